@@ -1,0 +1,198 @@
+//! Values the engine computes with: scalars and matrices over a float type `T`.
+//!
+//! Everything numeric is generic over [`Real`], implemented for `f32` (the default, as Flux and
+//! PyTorch) and `f64` (`--f64`, and every gradient check). This module knows nothing about
+//! primitives, the graph or the disk.
+
+use ndarray::{Array2, LinalgScalar, ScalarOperand};
+use num_traits::{Float, FromPrimitive};
+use std::fmt::{self, Debug, Display};
+use std::iter::Sum;
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+/// The float types a script can run in.
+pub trait Real:
+    Float
+    + FromPrimitive
+    + LinalgScalar
+    + ScalarOperand
+    + Sum
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Debug
+    + Display
+    + Default
+    + Send
+    + Sync
+    + 'static
+{
+    /// `"f32"` or `"f64"`, as written in manifests.
+    const NAME: &'static str;
+    /// Converts an `f64` constant (a literal, a param, an attribute) to `T`, rounding to nearest.
+    fn lit(x: f64) -> Self;
+    /// Widens to `f64` exactly.
+    fn as_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const NAME: &'static str = "f32";
+    fn lit(x: f64) -> Self {
+        x as f32
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    const NAME: &'static str = "f64";
+    fn lit(x: f64) -> Self {
+        x
+    }
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
+
+/// The shape of a matrix: rows × cols. Rows are an image's height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Shape {
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Shape {
+    pub fn new(rows: usize, cols: usize) -> Self {
+        Shape { rows, cols }
+    }
+    pub fn len(self) -> usize {
+        self.rows * self.cols
+    }
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+    pub fn transposed(self) -> Self {
+        Shape::new(self.cols, self.rows)
+    }
+}
+
+impl Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}×{}", self.rows, self.cols)
+    }
+}
+
+/// The checked type of a numeric value: what the checker knows before anything runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Scalar,
+    Matrix(Shape),
+}
+
+impl Type {
+    pub fn shape(self) -> Option<Shape> {
+        match self {
+            Type::Scalar => None,
+            Type::Matrix(s) => Some(s),
+        }
+    }
+    /// The shape of a matrix type. The checker has made sure the type is a matrix where this is
+    /// called, so a scalar here is an engine bug.
+    pub fn dims(self) -> Shape {
+        self.shape().unwrap_or_else(|| unreachable!("checked call: expected a matrix type"))
+    }
+    /// Number of floats a value of this type holds.
+    pub fn len(self) -> usize {
+        match self {
+            Type::Scalar => 1,
+            Type::Matrix(s) => s.len(),
+        }
+    }
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Scalar => write!(f, "scalar"),
+            Type::Matrix(s) => write!(f, "{s} matrix"),
+        }
+    }
+}
+
+/// A runtime value: a scalar or a matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<T> {
+    Scalar(T),
+    Matrix(Array2<T>),
+}
+
+impl<T: Real> Value<T> {
+    pub fn ty(&self) -> Type {
+        match self {
+            Value::Scalar(_) => Type::Scalar,
+            Value::Matrix(m) => Type::Matrix(Shape::new(m.nrows(), m.ncols())),
+        }
+    }
+
+    /// The scalar inside. Shapes were checked before anything ran, so asking a matrix for a
+    /// scalar is an engine bug.
+    pub fn scalar(&self) -> T {
+        match self {
+            Value::Scalar(s) => *s,
+            Value::Matrix(_) => unreachable!("checked graph: expected a scalar"),
+        }
+    }
+
+    /// The matrix inside (see [`Value::scalar`] for why this cannot fail on a checked graph).
+    pub fn matrix(&self) -> &Array2<T> {
+        match self {
+            Value::Matrix(m) => m,
+            Value::Scalar(_) => unreachable!("checked graph: expected a matrix"),
+        }
+    }
+
+    pub fn into_matrix(self) -> Array2<T> {
+        match self {
+            Value::Matrix(m) => m,
+            Value::Scalar(_) => unreachable!("checked graph: expected a matrix"),
+        }
+    }
+
+    /// A value of type `ty` filled with zeros.
+    pub fn zeros(ty: Type) -> Self {
+        match ty {
+            Type::Scalar => Value::Scalar(T::zero()),
+            Type::Matrix(s) => Value::Matrix(Array2::zeros((s.rows, s.cols))),
+        }
+    }
+
+    /// `self += other` for values of the same type (gradient accumulation at fan-out).
+    pub fn accumulate(&mut self, other: &Value<T>) {
+        match (self, other) {
+            (Value::Scalar(a), Value::Scalar(b)) => *a += *b,
+            (Value::Matrix(a), Value::Matrix(b)) => *a += b,
+            _ => unreachable!("checked graph: gradient type differs from value type"),
+        }
+    }
+
+    /// Elements in memory order (a scalar is one element).
+    pub fn iter(&self) -> Box<dyn Iterator<Item = T> + '_> {
+        match self {
+            Value::Scalar(s) => Box::new(std::iter::once(*s)),
+            Value::Matrix(m) => Box::new(m.iter().copied()),
+        }
+    }
+
+    /// Converts between float types (f64 → f32 rounds to nearest).
+    pub fn cast<U: Real>(&self) -> Value<U> {
+        match self {
+            Value::Scalar(s) => Value::Scalar(U::lit(s.as_f64())),
+            Value::Matrix(m) => Value::Matrix(m.mapv(|v| U::lit(v.as_f64()))),
+        }
+    }
+}
