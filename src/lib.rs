@@ -1,6 +1,20 @@
 //! imgx: multiply images as matrices, compose them with Transformer primitives into small
 //! machines, and optimise those machines by gradient descent.
+//!
+//! Phases, each in its own module: [`syntax`] (pest) → [`ast`] → [`lower`] (checked [`graph`])
+//! → [`eval`] (forward) → [`grad`] (reverse mode) → [`optim`]; [`run`] executes a checked
+//! program; [`io`] is the only module that touches the disk; primitives live in [`ops`].
 
+pub mod ast;
+pub mod diag;
+pub mod eval;
+pub mod grad;
+pub mod graph;
+pub mod io;
 pub mod lambda;
+pub mod lower;
 pub mod ops;
+pub mod optim;
+pub mod run;
+pub mod syntax;
 pub mod tensor;

@@ -22,14 +22,57 @@ pub mod elementwise;
 #[cfg(test)]
 pub mod testing;
 
+mod arith;
+mod clamp;
+mod concat;
+mod fill;
 mod matmul;
+mod reduce;
+mod resize;
 mod transpose;
+mod warp;
+mod softmax;
+mod normalize;
+mod loss;
+mod noise;
+mod load;
 
 /// Every primitive, in the order `imgx ops` lists them.
 pub static PRIMITIVES: &[&dyn Primitive] = &[
     &matmul::Matmul,
     &transpose::Transpose,
+    &warp::Warp,
+    &softmax::Softmax(softmax::Axis::Rows),
+    &softmax::Softmax(softmax::Axis::Cols),
+    &normalize::Normalize,
+    &loss::Loss,
+    &noise::Noise,
+    &load::Load,
     &elementwise::Unary(elementwise::Exp),
+    &elementwise::Unary(elementwise::Log),
+    &elementwise::Unary(elementwise::Sqrt),
+    &elementwise::Unary(elementwise::Abs),
+    &elementwise::Unary(elementwise::Tanh),
+    &elementwise::Unary(elementwise::Sigmoid),
+    &elementwise::Unary(elementwise::Relu),
+    &arith::Binary(arith::Add),
+    &arith::Binary(arith::Sub),
+    &arith::Binary(arith::Mul),
+    &arith::Binary(arith::Div),
+    &arith::Binary(arith::Pow),
+    &elementwise::Unary(arith::Neg),
+    &clamp::Clamp,
+    &reduce::Reduce(reduce::Sum),
+    &reduce::Reduce(reduce::Mean),
+    &reduce::Reduce(reduce::Norm),
+    &reduce::Reduce(reduce::Min),
+    &reduce::Reduce(reduce::Max),
+    &concat::Concat::H,
+    &concat::Concat::V,
+    &resize::Resize,
+    &fill::Fill::Zeros,
+    &fill::Fill::Ones,
+    &fill::Fill::Given,
 ];
 
 /// Looks a primitive up by the name a script calls it by.
@@ -332,42 +375,7 @@ impl Dispatch for f64 {
     }
 }
 
-/// The operators of the language.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operator {
-    Add,
-    Sub,
-    /// `*`: matrix product of two matrices, scaling when either side is a scalar.
-    Mul,
-    /// `.*`
-    ElemMul,
-    /// `/`: division by a scalar.
-    Div,
-    /// `./`
-    ElemDiv,
-    /// `.^` with a scalar exponent.
-    Pow,
-    /// unary `-`
-    Neg,
-    /// postfix `'`
-    Transpose,
-}
-
-impl Operator {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Operator::Add => "+",
-            Operator::Sub => "-",
-            Operator::Mul => "*",
-            Operator::ElemMul => ".*",
-            Operator::Div => "/",
-            Operator::ElemDiv => "./",
-            Operator::Pow => ".^",
-            Operator::Neg => "unary -",
-            Operator::Transpose => "'",
-        }
-    }
-}
+pub use crate::ast::Operator;
 
 /// The primitive an operator means for operands of these types. `Err` holds a hint when the
 /// operator does not apply to them (e.g. `/` by a matrix).

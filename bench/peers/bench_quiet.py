@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Time the peers (f32) on a shared, noisy machine: one run at a time, each started only
+when the machine is idle, and each run tagged with how much CPU other processes used
+while it ran (from /proc/stat minus the run's own rusage).  Runs where others used
+more than --max-foreign (cores on average) are reported but left out of the medians.
+
+usage: python3 bench_quiet.py --image IMG [--rounds 5] [--steps 200] [--warmup 10]
+                              [--threads 1 2] [--peers torch jax] [--out runs.jsonl]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cpu_busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = v[3] + v[4]  # idle + iowait
+    return (sum(v[:8]) - idle) / hz
+
+
+def wait_idle(max_busy=0.1, window=1.0, timeout=300):
+    t_end = time.time() + timeout
+    while True:
+        b0 = cpu_busy_seconds()
+        time.sleep(window)
+        busy = (cpu_busy_seconds() - b0) / window
+        if busy <= max_busy or time.time() > t_end:
+            return busy
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--dtype", default="f32")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--peers", nargs="+", default=["torch", "jax"])
+    ap.add_argument("--max-foreign", type=float, default=0.05)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    py = sys.executable
+    runs = []
+    out = open(a.out, "a") if a.out else None
+    for rnd in range(a.rounds):
+        for t in a.threads:
+            for p in a.peers:
+                idle_before = wait_idle()
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                b0, w0 = cpu_busy_seconds(), time.time()
+                res = subprocess.run([py, os.path.join(HERE, f"{p}_inverse.py"), "--image", a.image,
+                                      "--steps", str(a.steps), "--threads", str(t), "--dtype", a.dtype,
+                                      "--warmup", str(a.warmup)],
+                                     capture_output=True, text=True, check=True)
+                b1, w1 = cpu_busy_seconds(), time.time()
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+                foreign = max(0.0, (b1 - b0) - own) / (w1 - w0)
+                rec = json.loads(res.stdout.strip().splitlines()[-1])
+                rec.update(round=rnd, foreign_cores=round(foreign, 3), idle_before=round(idle_before, 3))
+                runs.append(rec)
+                if out:
+                    out.write(json.dumps(rec) + "\n")
+                    out.flush()
+                print(f"round {rnd} {p:5s} threads={t}: median {rec['median_step_ms']:.3f} ms/step, "
+                      f"other processes used {foreign:.2f} cores", file=sys.stderr)
+    print("\nsummary (" + a.dtype + ", runs with other processes < %.2f cores):" % a.max_foreign)
+    for t in a.threads:
+        for p in a.peers:
+            rs = [r for r in runs if r["peer"] == p and r["threads"] == t]
+            clean = [r for r in rs if r["foreign_cores"] < a.max_foreign]
+            if not clean:
+                print(f"  {p:5s} threads={t}: no clean run of {len(rs)}")
+                continue
+            meds = [r["median_step_ms"] for r in clean]
+            print(f"  {p:5s} threads={t}: median of run medians {statistics.median(meds):.3f} ms/step "
+                  f"(runs {', '.join('%.2f' % m for m in meds)}; {len(clean)}/{len(rs)} clean)")
+
+
+if __name__ == "__main__":
+    main()

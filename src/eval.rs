@@ -1,0 +1,75 @@
+//! Forward evaluation over the checked graph, whole arrays at a time. Values are kept by node
+//! id: they are also the tape reverse mode reads. Never touches the disk itself (primitives that
+//! read go through the `Io` they are handed) and never reports user diagnostics: a failure here
+//! is an outside-world failure (a file vanished) carried with the node's span.
+
+use crate::ast::Span;
+use crate::graph::{Graph, NodeId, NodeKind};
+use crate::ops::{Dispatch, Io};
+use crate::tensor::Value;
+
+/// Node values by id; `None` where not computed (or invalidated).
+pub struct Values<T> {
+    vals: Vec<Option<Value<T>>>,
+}
+
+/// A primitive failed while running (only outside-world reasons: see [`crate::ops::Op::forward`]).
+#[derive(Debug)]
+pub struct EvalError {
+    pub span: Span,
+    pub message: String,
+}
+
+impl<T: Dispatch> Values<T> {
+    pub fn new(graph: &Graph) -> Self {
+        Values {
+            vals: vec![None; graph.len()],
+        }
+    }
+
+    /// The value of a computed node (asking for one not computed is an engine bug).
+    pub fn get(&self, id: NodeId) -> &Value<T> {
+        self.vals[id.0]
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("node {} read before it was computed", id.0))
+    }
+
+    pub fn set(&mut self, id: NodeId, v: Value<T>) {
+        self.vals[id.0] = Some(v);
+    }
+
+    /// Forgets the values of the marked nodes (they depend on something that changed).
+    pub fn invalidate(&mut self, marked: &[bool]) {
+        for (v, m) in self.vals.iter_mut().zip(marked) {
+            if *m {
+                *v = None;
+            }
+        }
+    }
+
+    /// Computes `targets` and whatever they need that is not computed yet, in id order
+    /// (a topological order). Learnables must have been set.
+    pub fn compute(&mut self, graph: &Graph, targets: &[NodeId], io: &dyn Io) -> Result<(), EvalError> {
+        let needed = graph.ancestors(targets);
+        for id in graph.ids().filter(|id| needed[id.0]) {
+            if self.vals[id.0].is_some() {
+                continue;
+            }
+            let node = graph.node(id);
+            let v = match &node.kind {
+                NodeKind::Const(c) => Value::Scalar(T::lit(*c)),
+                NodeKind::Learnable { name } => unreachable!("learnable `{name}` used before its `learn` ran"),
+                NodeKind::Apply { prim, attrs } => {
+                    let inputs = graph.inputs(id);
+                    let args: Vec<&Value<T>> = inputs.iter().map(|i| self.get(*i)).collect();
+                    T::op(*prim).forward(&args, attrs, io).map_err(|message| EvalError {
+                        span: node.span,
+                        message,
+                    })?
+                }
+            };
+            self.vals[id.0] = Some(v);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1343 @@
+//! Checking and lowering: [`ast::Script`] → [`Program`] (a checked [`Graph`] plus the statements
+//! to run). Resolves names, inlines user functions, matches arguments to primitive signatures,
+//! folds constants, infers every type and shape, and collects **all** problems before anything
+//! runs. Knows primitives only through the registry (`ops::lookup`, `ops::operator`) and never
+//! names one.
+
+use crate::ast::{self, Arg, Clause, Expr, ExprKind, Ident, Kwarg, Operator, Script, Span, Stmt};
+use crate::diag::Problem;
+use crate::graph::{Graph, Node, NodeId, NodeKind};
+use crate::lambda::ElemFn;
+use crate::ops::{self, Attrs, Io, Kind, Origin, Primitive, Static, Text};
+use crate::optim::{self, Optimizer};
+use crate::tensor::Type;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The most optimiser steps a script may ask for (a guard against typos like `steps 1e9`).
+pub const MAX_STEPS: f64 = 10_000_000.0;
+/// The largest whole-number attribute (sizes, seeds) a script may give.
+pub const MAX_INT: f64 = 1e9;
+
+/// A checked script, ready to run.
+pub struct Program {
+    pub graph: Graph,
+    pub steps: Vec<Step>,
+    /// Every param with its effective value (after `--set`), in script order.
+    pub params: Vec<(String, Static)>,
+}
+
+/// One thing the script does, in order.
+pub enum Step {
+    /// `learn name = init`: the learnable `node` starts as `init`'s value.
+    Learn { node: NodeId, init: NodeId },
+    /// `print expr`
+    Print { what: Printable, text: String, span: Span },
+    /// `save expr to "path"`
+    Save(Save),
+    /// `optimize …`
+    Optimize(Optimize),
+}
+
+/// What a `print` shows.
+pub enum Printable {
+    Node(NodeId),
+    Text(String),
+}
+
+/// How values outside [0, 1] are written to an 8- or 16-bit image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RangePolicy {
+    /// Clip to [0, 1] and say how many values were clipped (the default).
+    Clip,
+    /// Map min..max to 0..1.
+    Normalize,
+    /// Refuse to write and fail the run.
+    Error,
+}
+
+/// `save expr to "path" [with bits = 16, range = "normalize"]`
+pub struct Save {
+    pub node: NodeId,
+    pub path: String,
+    pub span: Span,
+    pub bits: u8,
+    pub range: RangePolicy,
+}
+
+/// `record expr every k to "path"`
+pub struct Record {
+    pub node: NodeId,
+    pub every: usize,
+    pub path: String,
+    pub span: Span,
+    pub range: RangePolicy,
+    pub fps: f64,
+}
+
+/// `optimize loss over xs with opt steps n` and its clauses.
+pub struct Optimize {
+    pub loss: NodeId,
+    pub over: Vec<NodeId>,
+    pub names: Vec<String>,
+    pub optimizer: Optimizer,
+    pub steps: usize,
+    pub span: Span,
+    pub records: Vec<Record>,
+    /// `log to "loss.csv"`
+    pub log: Option<String>,
+    /// `stop when patience = n, min_delta = d`
+    pub stop: Option<(usize, f64)>,
+    /// `checkpoint to "path"`
+    pub checkpoint: Option<String>,
+}
+
+/// A `--set NAME=VALUE` override, as typed.
+#[derive(Clone, Debug)]
+pub struct Override {
+    pub name: String,
+    pub value: String,
+}
+
+/// What a name is bound to while lowering.
+#[derive(Clone)]
+enum Val {
+    Node(NodeId),
+    Num(f64),
+    Bool(bool),
+    Str(Text),
+    /// An error was already reported for this value: stay quiet about it.
+    Poison,
+}
+
+#[derive(Clone)]
+struct Binding {
+    val: Val,
+    span: Span,
+    learnable: bool,
+    param: bool,
+}
+
+struct FnDef {
+    name: Ident,
+    params: Vec<Ident>,
+    locals: Vec<(Ident, Expr)>,
+    result: Expr,
+}
+
+struct Lowerer<'a> {
+    src: &'a str,
+    io: &'a dyn Io,
+    graph: Graph,
+    problems: Vec<Problem>,
+    globals: HashMap<String, Binding>,
+    /// Local scopes of the user functions being inlined, innermost last.
+    scopes: Vec<HashMap<String, Binding>>,
+    fns: HashMap<String, FnDef>,
+    /// Calls being inlined: (function name, call span), for recursion and "called here" labels.
+    calls: Vec<(String, Span)>,
+    consts: HashMap<u64, NodeId>,
+    steps: Vec<Step>,
+    params: Vec<(String, Static)>,
+}
+
+/// Checks a parsed script. `overrides` are the `--set` values; `io` answers image headers.
+pub fn lower(src: &str, script: &Script, overrides: &[Override], io: &dyn Io) -> Result<Program, Vec<Problem>> {
+    let mut l = Lowerer {
+        src,
+        io,
+        graph: Graph::default(),
+        problems: Vec::new(),
+        globals: HashMap::new(),
+        scopes: Vec::new(),
+        fns: HashMap::new(),
+        calls: Vec::new(),
+        consts: HashMap::new(),
+        steps: Vec::new(),
+        params: Vec::new(),
+    };
+    l.check_overrides(script, overrides);
+    for stmt in &script.stmts {
+        l.stmt(stmt, overrides);
+    }
+    if l.problems.is_empty() {
+        debug_assert!(l.graph.ids_are_topological());
+        Ok(Program {
+            graph: l.graph,
+            steps: l.steps,
+            params: l.params,
+        })
+    } else {
+        Err(l.problems)
+    }
+}
+
+/// Edit distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The closest candidate within a sensible distance.
+pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, c)| *d <= (word.len().max(c.len()) / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn val_kind(v: &Val, graph: &Graph) -> String {
+    match v {
+        Val::Node(id) => graph.node(*id).ty.to_string(),
+        Val::Num(_) => "number".into(),
+        Val::Bool(_) => "bool".into(),
+        Val::Str(_) => "string".into(),
+        Val::Poison => "?".into(),
+    }
+}
+
+impl Lowerer<'_> {
+    fn report(&mut self, mut p: Problem) {
+        for (name, span) in self.calls.iter().rev() {
+            p = p.label(*span, format!("in this call of `{name}`"));
+        }
+        self.problems.push(p);
+    }
+
+    fn lookup(&self, name: &str) -> Option<&Binding> {
+        self.scopes.iter().rev().find_map(|s| s.get(name)).or_else(|| self.globals.get(name))
+    }
+
+    fn names_in_scope(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.globals.keys().map(String::as_str).collect();
+        for s in &self.scopes {
+            v.extend(s.keys().map(String::as_str));
+        }
+        v
+    }
+
+    fn bind(&mut self, name: &Ident, val: Val, learnable: bool, param: bool) {
+        let scope = self.scopes.last_mut().unwrap_or(&mut self.globals);
+        if let Some(prev) = scope.get(&name.name) {
+            let prev_span = prev.span;
+            self.report(
+                Problem::new("redefinition", format!("`{}` is already defined", name.name))
+                    .label(name.span, "defined again here")
+                    .label(prev_span, "first defined here")
+                    .help("each name is bound once; pick a new name for the new value"),
+            );
+            return;
+        }
+        let b = Binding {
+            val,
+            span: name.span,
+            learnable,
+            param,
+        };
+        let scope = self.scopes.last_mut().unwrap_or(&mut self.globals);
+        scope.insert(name.name.clone(), b);
+    }
+
+    fn check_overrides(&mut self, script: &Script, overrides: &[Override]) {
+        let declared: Vec<&str> = script
+            .stmts
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Param { name, .. } => Some(name.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        for o in overrides {
+            if !declared.contains(&o.name.as_str()) {
+                let hint = match did_you_mean(&o.name, declared.iter().copied()) {
+                    Some(s) => format!("did you mean `--set {s}={}`?", o.value),
+                    None if declared.is_empty() => "this script declares no params".to_string(),
+                    None => format!("the script's params are: {}", declared.join(", ")),
+                };
+                self.problems.push(
+                    Problem::new("set_unknown", format!("`--set {}`: the script has no param `{}`", o.name, o.name))
+                        .help(hint),
+                );
+            }
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt, overrides: &[Override]) {
+        match stmt {
+            Stmt::Param { name, value } => {
+                let v = match &value.kind {
+                    ExprKind::Num(n) => Val::Num(*n),
+                    ExprKind::Str(s) => Val::Str(Text {
+                        value: s.clone(),
+                        origin: Origin::Script,
+                    }),
+                    ExprKind::Bool(b) => Val::Bool(*b),
+                    _ => unreachable!("grammar: a param is a literal"),
+                };
+                let v = match overrides.iter().rev().find(|o| o.name == name.name) {
+                    Some(o) => self.override_value(name, &v, o),
+                    None => v,
+                };
+                let stat = match &v {
+                    Val::Num(n) => Some(Static::Num(*n)),
+                    Val::Bool(b) => Some(Static::Bool(*b)),
+                    Val::Str(t) => Some(Static::Str(t.clone())),
+                    _ => None,
+                };
+                if let Some(s) = stat {
+                    if !self.globals.contains_key(&name.name) {
+                        self.params.push((name.name.clone(), s));
+                    }
+                }
+                self.bind(name, v, false, true);
+            }
+            Stmt::Let { name, value } => {
+                let v = self.expr(value);
+                self.bind(name, v, false, false);
+            }
+            Stmt::Learn { name, value } => {
+                let v = self.expr(value);
+                let init = match v {
+                    Val::Num(n) => Some(self.constant(n, value.span)),
+                    Val::Node(id) => Some(id),
+                    Val::Poison => None,
+                    Val::Bool(_) | Val::Str(_) => {
+                        let kind = val_kind(&v, &self.graph);
+                        self.report(
+                            Problem::new("learn_not_numeric", format!("`learn {}` needs a number or a matrix, got a {kind}", name.name))
+                                .label(value.span, format!("this is a {kind}"))
+                                .help("a learnable starts from a numeric value, e.g. `learn x = load(image)` or `learn s = 0.5`"),
+                        );
+                        None
+                    }
+                };
+                let Some(init) = init else {
+                    self.bind(name, Val::Poison, true, false);
+                    return;
+                };
+                let ty = self.graph.node(init).ty;
+                let node = self.graph.add(
+                    Node {
+                        kind: NodeKind::Learnable { name: name.name.clone() },
+                        ty,
+                        span: name.span,
+                    },
+                    &[],
+                );
+                self.steps.push(Step::Learn { node, init });
+                self.bind(name, Val::Node(node), true, false);
+            }
+            Stmt::Fn {
+                name,
+                params,
+                locals,
+                result,
+            } => {
+                if let Some(prev) = self.fns.get(&name.name) {
+                    let prev = prev.name.span;
+                    self.report(
+                        Problem::new("redefinition", format!("function `{}` is already defined", name.name))
+                            .label(name.span, "defined again here")
+                            .label(prev, "first defined here")
+                            .help("give the new function another name"),
+                    );
+                    return;
+                }
+                if ops::lookup(&name.name).is_some() {
+                    self.report(
+                        Problem::new("redefinition", format!("`{}` is a primitive", name.name))
+                            .label(name.span, "a function cannot take a primitive's name")
+                            .help("pick another name (`imgx ops` lists the primitives)"),
+                    );
+                    return;
+                }
+                for (i, p) in params.iter().enumerate() {
+                    if let Some(q) = params[..i].iter().find(|q| q.name == p.name) {
+                        self.report(
+                            Problem::new("redefinition", format!("parameter `{}` appears twice", p.name))
+                                .label(p.span, "again here")
+                                .label(q.span, "first here")
+                                .help("give each parameter its own name"),
+                        );
+                    }
+                }
+                self.fns.insert(
+                    name.name.clone(),
+                    FnDef {
+                        name: name.clone(),
+                        params: params.clone(),
+                        locals: locals.clone(),
+                        result: result.clone(),
+                    },
+                );
+            }
+            Stmt::Print { expr } => {
+                let text = expr.span.text(self.src).to_string();
+                let what = match self.expr(expr) {
+                    Val::Node(id) => Printable::Node(id),
+                    Val::Num(n) => Printable::Node(self.constant(n, expr.span)),
+                    Val::Bool(b) => Printable::Text(b.to_string()),
+                    Val::Str(t) => Printable::Text(t.value),
+                    Val::Poison => return,
+                };
+                self.steps.push(Step::Print {
+                    what,
+                    text,
+                    span: expr.span,
+                });
+            }
+            Stmt::Save { expr, path, opts } => {
+                let v = self.expr(expr);
+                let Some(node) = self.expect_matrix(&v, expr.span, "save") else { return };
+                let (bits, range, _) = self.output_opts(opts, &["bits", "range"]);
+                self.check_output_path(path, &["png", "tif", "tiff", "jpg", "jpeg", "bmp", "npy"]);
+                self.steps.push(Step::Save(Save {
+                    node,
+                    path: path.value.clone(),
+                    span: expr.span.to(path.span),
+                    bits,
+                    range,
+                }));
+            }
+            Stmt::Optimize {
+                loss,
+                over,
+                optimizer,
+                steps,
+                clauses,
+                span,
+            } => self.optimize(loss, over, optimizer, steps, clauses, *span),
+        }
+    }
+
+    fn override_value(&mut self, name: &Ident, declared: &Val, o: &Override) -> Val {
+        let parsed = match declared {
+            Val::Num(_) => o.value.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(Val::Num),
+            Val::Bool(_) => match o.value.trim() {
+                "true" => Some(Val::Bool(true)),
+                "false" => Some(Val::Bool(false)),
+                _ => None,
+            },
+            Val::Str(_) => Some(Val::Str(Text {
+                value: o.value.clone(),
+                origin: Origin::CommandLine,
+            })),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| {
+            let kind = val_kind(declared, &self.graph);
+            self.report(
+                Problem::new("set_type", format!("`--set {}={}`: `{}` is a {kind} param", o.name, o.value, o.name))
+                    .label(name.span, format!("declared here as a {kind}"))
+                    .help(match declared {
+                        Val::Bool(_) => "give `true` or `false`",
+                        _ => "give a number, e.g. `--set amp=-5` or `--set lr=1e-3`",
+                    }),
+            );
+            declared.clone()
+        })
+    }
+
+    fn constant(&mut self, v: f64, span: Span) -> NodeId {
+        if let Some(id) = self.consts.get(&v.to_bits()) {
+            return *id;
+        }
+        let id = self.graph.add(
+            Node {
+                kind: NodeKind::Const(v),
+                ty: Type::Scalar,
+                span,
+            },
+            &[],
+        );
+        self.consts.insert(v.to_bits(), id);
+        id
+    }
+
+    fn expect_matrix(&mut self, v: &Val, span: Span, what: &str) -> Option<NodeId> {
+        match v {
+            Val::Node(id) if matches!(self.graph.node(*id).ty, Type::Matrix(_)) => Some(*id),
+            Val::Poison => None,
+            other => {
+                let kind = val_kind(other, &self.graph);
+                self.report(
+                    Problem::new("wrong_type", format!("`{what}` needs a matrix, got a {kind}"))
+                        .label(span, format!("this is a {kind}"))
+                        .help(format!("give `{what}` a matrix expression, e.g. an image or `hcat(a, b)`")),
+                );
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Val {
+        match &e.kind {
+            ExprKind::Num(n) => Val::Num(*n),
+            ExprKind::Str(s) => Val::Str(Text {
+                value: s.clone(),
+                origin: Origin::Script,
+            }),
+            ExprKind::Bool(b) => Val::Bool(*b),
+            ExprKind::Name(n) => match self.lookup(n) {
+                Some(b) => b.val.clone(),
+                None => {
+                    self.unknown_name(n, e.span);
+                    Val::Poison
+                }
+            },
+            ExprKind::Lambda { .. } => {
+                self.report(
+                    Problem::new("misplaced_lambda", "a lambda can only be an element-wise function argument")
+                        .label(e.span, "not allowed here")
+                        .help("pass it where a primitive takes a function, e.g. `softmax_cols(m, f = x -> x + 1)`"),
+                );
+                Val::Poison
+            }
+            ExprKind::Call { callee, args } => self.call(callee, args, e.span),
+            ExprKind::Unary { op, op_span, arg } => {
+                let v = self.expr(arg);
+                if let (Operator::Neg, Val::Num(n)) = (op, &v) {
+                    return Val::Num(-n);
+                }
+                self.apply_operator(*op, *op_span, e.span, &[(v, arg.span)])
+            }
+            ExprKind::Binary { op, op_span, lhs, rhs } => {
+                let (a, b) = (self.expr(lhs), self.expr(rhs));
+                if let (Val::Num(x), Val::Num(y)) = (&a, &b) {
+                    if let Some(v) = fold(*op, *x, *y) {
+                        return Val::Num(v);
+                    }
+                }
+                self.apply_operator(*op, *op_span, e.span, &[(a, lhs.span), (b, rhs.span)])
+            }
+        }
+    }
+
+    fn unknown_name(&mut self, n: &str, span: Span) {
+        let scope = self.names_in_scope();
+        let help = if let Some(s) = did_you_mean(n, scope.iter().copied()) {
+            format!("did you mean `{s}`?")
+        } else if self.fns.contains_key(n) || ops::lookup(n).is_some() {
+            format!("`{n}` is a function: call it, e.g. `{n}(m)`")
+        } else {
+            "define it before this line (`name = …`, `param name = …` or `learn name = …`)".to_string()
+        };
+        self.report(
+            Problem::new("unknown_name", format!("unknown name `{n}`"))
+                .label(span, "not defined before this point")
+                .help(help),
+        );
+    }
+
+    /// Turns a lowered value into a graph edge of the given kind, or reports why not.
+    fn edge(&mut self, v: Val, span: Span, kind: Kind, what: &str) -> Option<NodeId> {
+        let id = match v {
+            Val::Num(n) => self.constant(n, span),
+            Val::Node(id) => id,
+            Val::Poison => return None,
+            other => {
+                let got = val_kind(&other, &self.graph);
+                self.report(
+                    Problem::new("wrong_type", format!("{what} needs a {}, got a {got}", kind.describe()))
+                        .label(span, format!("this is a {got}"))
+                        .help(format!("pass a {} here", kind.describe())),
+                );
+                return None;
+            }
+        };
+        let ty = self.graph.node(id).ty;
+        let fits = match kind {
+            Kind::Matrix => matches!(ty, Type::Matrix(_)),
+            Kind::Scalar => ty == Type::Scalar,
+            _ => true,
+        };
+        if fits {
+            return Some(id);
+        }
+        let help = if kind == Kind::Scalar {
+            "reduce the matrix to a scalar first, e.g. with `mean(m)` or `sum(m)`"
+        } else {
+            "make a matrix of it, e.g. `fill(rows, cols, v)`"
+        };
+        self.report(
+            Problem::new("wrong_type", format!("{what} needs a {}, got a {ty}", kind.describe()))
+                .label(span, format!("this is a {ty}"))
+                .help(help),
+        );
+        None
+    }
+
+    fn apply_operator(&mut self, op: Operator, op_span: Span, span: Span, operands: &[(Val, Span)]) -> Val {
+        if operands.iter().any(|(v, _)| matches!(v, Val::Poison)) {
+            return Val::Poison;
+        }
+        let what = format!("`{}`", op.symbol());
+        let mut ids = Vec::new();
+        for (v, s) in operands {
+            match self.edge(v.clone(), *s, Kind::Numeric, &what) {
+                Some(id) => ids.push(id),
+                None => return Val::Poison,
+            }
+        }
+        let types: Vec<Type> = ids.iter().map(|i| self.graph.node(*i).ty).collect();
+        let prim = match ops::operator(op, &types) {
+            Ok(p) => p,
+            Err(hint) => {
+                self.report(
+                    Problem::new("wrong_type", format!("{what} does not apply to a {} and a {}", types[0], types[types.len() - 1]))
+                        .label(op_span, "here")
+                        .help(hint),
+                );
+                return Val::Poison;
+            }
+        };
+        let spans: Vec<Span> = operands.iter().map(|(_, s)| *s).collect();
+        self.apply(prim, Attrs::default(), ids, &spans, &[], span)
+    }
+
+    /// Adds `prim(inputs; attrs)` after running its shape rule; maps refusals to spans.
+    fn apply(
+        &mut self,
+        prim: &'static dyn Primitive,
+        attrs: Attrs,
+        inputs: Vec<NodeId>,
+        input_spans: &[Span],
+        attr_spans: &[(&'static str, Span)],
+        span: Span,
+    ) -> Val {
+        let types: Vec<Type> = inputs.iter().map(|i| self.graph.node(*i).ty).collect();
+        match prim.check(&types, &attrs, self.io) {
+            Ok(ty) => Val::Node(self.graph.add(
+                Node {
+                    kind: NodeKind::Apply { prim, attrs },
+                    ty,
+                    span,
+                },
+                &inputs,
+            )),
+            Err(e) => {
+                let mut p = Problem::new(e.code, e.message).help(e.help);
+                if e.labels.is_empty() {
+                    p = p.label(span, "");
+                }
+                for (arg, text) in e.labels {
+                    let at = match arg {
+                        ops::Arg::Input(i) => input_spans.get(i).copied(),
+                        ops::Arg::Attr(name) => attr_spans.iter().find(|(n, _)| *n == name).map(|(_, s)| *s),
+                    };
+                    p = p.label(at.unwrap_or(span), text);
+                }
+                self.report(p);
+                Val::Poison
+            }
+        }
+    }
+
+    fn call(&mut self, callee: &Ident, args: &[Arg], span: Span) -> Val {
+        if self.fns.contains_key(&callee.name) {
+            return self.call_fn(callee, args, span);
+        }
+        let Some(prim) = ops::lookup(&callee.name) else {
+            let mut names: Vec<&str> = ops::PRIMITIVES.iter().map(|p| p.name()).collect();
+            names.extend(self.fns.keys().map(String::as_str));
+            let help = match did_you_mean(&callee.name, names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "`imgx ops` lists the primitives; define your own with `fn name(a) = …`".to_string(),
+            };
+            self.report(
+                Problem::new("unknown_function", format!("unknown function `{}`", callee.name))
+                    .label(callee.span, "no primitive or function has this name")
+                    .help(help),
+            );
+            // Still check the arguments, to report their problems too.
+            for a in args {
+                let (Arg::Positional(e) | Arg::Keyword(_, e)) = a;
+                if !matches!(e.kind, ExprKind::Lambda { .. }) {
+                    self.expr(e);
+                }
+            }
+            return Val::Poison;
+        };
+        self.call_prim(prim, callee, args, span)
+    }
+
+    /// Matches arguments to parameters: positional first, then keywords.
+    fn match_args<'e>(
+        &mut self,
+        callee: &Ident,
+        sig: ops::Signature,
+        args: &'e [Arg],
+        span: Span,
+    ) -> Option<Vec<Vec<&'e Expr>>> {
+        let params = sig.params;
+        let mut slots: Vec<Vec<&Expr>> = vec![Vec::new(); params.len()];
+        let mut ok = true;
+        let mut seen_keyword = false;
+        let mut pos = 0;
+        for a in args {
+            match a {
+                Arg::Positional(e) => {
+                    if seen_keyword {
+                        self.report(
+                            Problem::new("positional_after_keyword", "a positional argument follows a keyword argument")
+                                .label(e.span, "positional")
+                                .help("put positional arguments first, then `name = value` ones"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let last = params.len().saturating_sub(1);
+                    if pos < params.len() {
+                        slots[pos].push(e);
+                        pos += 1;
+                    } else if sig.variadic && !params.is_empty() {
+                        slots[last].push(e);
+                    } else {
+                        self.report(
+                            Problem::new(
+                                "arity",
+                                format!("`{}` takes at most {} argument{}", callee.name, params.len(), plural(params.len())),
+                            )
+                            .label(e.span, "one too many")
+                            .help(format!("the signature is {}", signature_text(callee.name.as_str(), sig))),
+                        );
+                        ok = false;
+                    }
+                }
+                Arg::Keyword(k, e) => {
+                    seen_keyword = true;
+                    match params.iter().position(|p| p.name == k.name) {
+                        Some(i) if !slots[i].is_empty() => {
+                            self.report(
+                                Problem::new("duplicate_keyword", format!("`{}` is given twice", k.name))
+                                    .label(k.span, "again here")
+                                    .label(slots[i][0].span, "first here")
+                                    .help("give each argument once"),
+                            );
+                            ok = false;
+                        }
+                        Some(i) => slots[i].push(e),
+                        None => {
+                            let names = params.iter().map(|p| p.name);
+                            let help = match did_you_mean(&k.name, names) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!("the signature is {}", signature_text(&callee.name, sig)),
+                            };
+                            self.report(
+                                Problem::new("unknown_keyword", format!("`{}` has no argument `{}`", callee.name, k.name))
+                                    .label(k.span, "unknown keyword")
+                                    .help(help),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+        }
+        for (p, slot) in params.iter().zip(&slots) {
+            if slot.is_empty() && p.default.is_none() {
+                self.report(
+                    Problem::new("arity", format!("`{}` needs the argument `{}`", callee.name, p.name))
+                        .label(span, format!("`{}` missing", p.name))
+                        .help(format!("the signature is {}", signature_text(&callee.name, sig))),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(slots)
+    }
+
+    fn call_prim(&mut self, prim: &'static dyn Primitive, callee: &Ident, args: &[Arg], span: Span) -> Val {
+        let sig = prim.signature();
+        let Some(slots) = self.match_args(callee, sig, args, span) else {
+            return Val::Poison;
+        };
+        let mut inputs = Vec::new();
+        let mut input_spans = Vec::new();
+        let mut attrs = Attrs::default();
+        let mut attr_spans = Vec::new();
+        let mut ok = true;
+        for (p, slot) in sig.params.iter().zip(slots) {
+            let what = format!("`{}` argument `{}`", callee.name, p.name);
+            if slot.is_empty() {
+                let d = p.default.unwrap_or_else(|| unreachable!("match_args checked required arguments"));
+                if p.kind.is_edge() {
+                    let ops::Default::Num(v) = d else {
+                        unreachable!("edge defaults are numbers")
+                    };
+                    inputs.push(self.constant(v, span));
+                    input_spans.push(span);
+                } else {
+                    attrs.values.push((p.name, d.to_static()));
+                }
+                continue;
+            }
+            for e in slot {
+                if p.kind.is_edge() {
+                    let v = self.expr(e);
+                    match self.edge(v, e.span, p.kind, &what) {
+                        Some(id) => {
+                            inputs.push(id);
+                            input_spans.push(e.span);
+                        }
+                        None => ok = false,
+                    }
+                } else {
+                    match self.attribute(e, p.kind, &what) {
+                        Some(s) => {
+                            attrs.values.push((p.name, s));
+                            attr_spans.push((p.name, e.span));
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+        }
+        if !ok {
+            return Val::Poison;
+        }
+        self.apply(prim, attrs, inputs, &input_spans, &attr_spans, span)
+    }
+
+    /// An argument known before the script runs.
+    fn attribute(&mut self, e: &Expr, kind: Kind, what: &str) -> Option<Static> {
+        if kind == Kind::Func {
+            return self.function_arg(e, what).map(|f| Static::Func(Arc::new(f)));
+        }
+        let v = self.expr(e);
+        let got = val_kind(&v, &self.graph);
+        let out = match (kind, v) {
+            (_, Val::Poison) => return None,
+            (Kind::Int, Val::Num(n)) if n.fract() == 0.0 && (0.0..=MAX_INT).contains(&n) => Some(Static::Num(n)),
+            (Kind::Int, Val::Num(n)) => {
+                self.report(
+                    Problem::new("bad_argument", format!("{what} must be a whole number from 0 to {MAX_INT:e}, got {n}"))
+                        .label(e.span, "not a whole number in range")
+                        .help("sizes, counts and seeds are whole numbers"),
+                );
+                return None;
+            }
+            (Kind::Num, Val::Num(n)) => Some(Static::Num(n)),
+            (Kind::Bool, Val::Bool(b)) => Some(Static::Bool(b)),
+            (Kind::Str, Val::Str(t)) => Some(Static::Str(t)),
+            _ => None,
+        };
+        if out.is_none() {
+            let help = if got.contains("matrix") || got == "scalar" {
+                format!("{what} must be known before the script runs: write a {} or a param", kind.describe())
+            } else {
+                format!("pass a {}", kind.describe())
+            };
+            self.report(
+                Problem::new("wrong_type", format!("{what} needs a {}, got a {got}", kind.describe()))
+                    .label(e.span, format!("this is a {got}"))
+                    .help(help),
+            );
+        }
+        out
+    }
+
+    /// An element-wise function argument: a lambda or the name of an element-wise primitive.
+    fn function_arg(&mut self, e: &Expr, what: &str) -> Option<ElemFn> {
+        match &e.kind {
+            ExprKind::Lambda { param, body } => self.lambda_body(param, body),
+            ExprKind::Name(n) if self.lookup(n).is_none() => match ops::lookup(n).and_then(|p| p.pointwise()) {
+                Some(p) => Some(ElemFn::call(p, ElemFn::X)),
+                None => {
+                    self.report(
+                        Problem::new("wrong_type", format!("{what} needs an element-wise function, and `{n}` is not one"))
+                            .label(e.span, "not an element-wise function")
+                            .help(format!("write a lambda like `x -> x + 1`, or name one of: {}", pointwise_names())),
+                    );
+                    None
+                }
+            },
+            _ => {
+                let v = self.expr(e);
+                if !matches!(v, Val::Poison) {
+                    let got = val_kind(&v, &self.graph);
+                    self.report(
+                        Problem::new("wrong_type", format!("{what} needs an element-wise function, got a {got}"))
+                            .label(e.span, format!("this is a {got}"))
+                            .help("write a lambda like `f = x -> x + 1`, or a name like `f = exp`"),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn lambda_body(&mut self, param: &Ident, body: &Expr) -> Option<ElemFn> {
+        let b = |f: ElemFn| Box::new(f);
+        match &body.kind {
+            ExprKind::Name(n) if *n == param.name => Some(ElemFn::X),
+            ExprKind::Num(v) => Some(ElemFn::Const(*v)),
+            ExprKind::Name(n) => match self.lookup(n).map(|b| b.val.clone()) {
+                Some(Val::Num(v)) => Some(ElemFn::Const(v)),
+                Some(Val::Poison) => None,
+                Some(other) => {
+                    let got = val_kind(&other, &self.graph);
+                    self.not_elementwise(body.span, format!("`{n}` is a {got}"), "a lambda may use its parameter, numbers and number params")
+                }
+                None => {
+                    self.unknown_name(n, body.span);
+                    None
+                }
+            },
+            ExprKind::Unary { op: Operator::Neg, arg, .. } => Some(ElemFn::Neg(b(self.lambda_body(param, arg)?))),
+            ExprKind::Binary { op, lhs, rhs, .. } => {
+                let (l, r) = (self.lambda_body(param, lhs), self.lambda_body(param, rhs));
+                let (l, r) = (b(l?), b(r?));
+                Some(match op {
+                    Operator::Add => ElemFn::Add(l, r),
+                    Operator::Sub => ElemFn::Sub(l, r),
+                    Operator::Mul | Operator::ElemMul => ElemFn::Mul(l, r),
+                    Operator::Div | Operator::ElemDiv => ElemFn::Div(l, r),
+                    Operator::Pow => ElemFn::Pow(l, r),
+                    Operator::Neg | Operator::Transpose => unreachable!("not binary"),
+                })
+            }
+            ExprKind::Call { callee, args } => {
+                let p = ops::lookup(&callee.name).and_then(|p| p.pointwise());
+                match (p, args.as_slice()) {
+                    (Some(p), [Arg::Positional(a)]) => Some(ElemFn::call(p, self.lambda_body(param, a)?)),
+                    (Some(_), _) => self.not_elementwise(
+                        body.span,
+                        format!("`{}` takes exactly one argument here", callee.name),
+                        "call it with one positional argument",
+                    ),
+                    (None, _) => self.not_elementwise(
+                        body.span,
+                        format!("`{}` is not an element-wise function", callee.name),
+                        &format!("inside a lambda, call only element-wise functions: {}", pointwise_names()),
+                    ),
+                }
+            }
+            _ => self.not_elementwise(body.span, "this is not an element-wise expression".into(), "use numbers, the parameter and + - * / .^"),
+        }
+    }
+
+    fn not_elementwise(&mut self, span: Span, why: String, help: &str) -> Option<ElemFn> {
+        self.report(
+            Problem::new("lambda_not_elementwise", format!("lambda bodies must be element-wise: {why}"))
+                .label(span, why)
+                .help(help.to_string()),
+        );
+        None
+    }
+
+    fn call_fn(&mut self, callee: &Ident, args: &[Arg], span: Span) -> Val {
+        if let Some(depth) = self.calls.iter().position(|(n, _)| *n == callee.name) {
+            let chain: Vec<&str> = self.calls[depth..].iter().map(|(n, _)| n.as_str()).collect();
+            self.report(
+                Problem::new("recursive_function", format!("`{}` calls itself ({} → {})", callee.name, chain.join(" → "), callee.name))
+                    .label(callee.span, "recursive call")
+                    .help("functions are inlined, so they cannot recurse; unroll the recursion by hand"),
+            );
+            return Val::Poison;
+        }
+        let def = &self.fns[&callee.name];
+        let (params, locals, result, def_span) = (def.params.clone(), def.locals.clone(), def.result.clone(), def.name.span);
+        let mut values = Vec::new();
+        for a in args {
+            match a {
+                Arg::Positional(e) => values.push((self.expr(e), e.span)),
+                Arg::Keyword(k, _) => {
+                    self.report(
+                        Problem::new("unknown_keyword", format!("function `{}` takes positional arguments only", callee.name))
+                            .label(k.span, "keyword argument")
+                            .help("pass the arguments in order"),
+                    );
+                    return Val::Poison;
+                }
+            }
+        }
+        if values.len() != params.len() {
+            self.report(
+                Problem::new(
+                    "arity",
+                    format!("`{}` takes {} argument{}, got {}", callee.name, params.len(), plural(params.len()), values.len()),
+                )
+                .label(span, "this call")
+                .label(def_span, "defined here")
+                .help(format!(
+                    "call it as {}({})",
+                    callee.name,
+                    params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            );
+            return Val::Poison;
+        }
+        let mut scope = HashMap::new();
+        for (p, (v, s)) in params.iter().zip(values) {
+            scope.insert(
+                p.name.clone(),
+                Binding {
+                    val: v,
+                    span: s,
+                    learnable: false,
+                    param: false,
+                },
+            );
+        }
+        self.scopes.push(scope);
+        self.calls.push((callee.name.clone(), span));
+        for (name, e) in &locals {
+            let v = self.expr(e);
+            self.bind(name, v, false, false);
+        }
+        let out = self.expr(&result);
+        self.calls.pop();
+        self.scopes.pop();
+        out
+    }
+
+    fn output_opts(&mut self, opts: &[Kwarg], allowed: &[&str]) -> (u8, RangePolicy, f64) {
+        let (mut bits, mut range, mut fps) = (8u8, RangePolicy::Clip, 10.0);
+        for k in opts {
+            let v = self.expr(&k.value);
+            match (k.name.name.as_str(), &v) {
+                (name, _) if !allowed.contains(&name) => {
+                    let help = match did_you_mean(name, allowed.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("the options here are: {}", allowed.join(", ")),
+                    };
+                    self.report(
+                        Problem::new("unknown_keyword", format!("unknown option `{name}`"))
+                            .label(k.name.span, "unknown")
+                            .help(help),
+                    );
+                }
+                ("bits", Val::Num(n)) if *n == 8.0 || *n == 16.0 => bits = *n as u8,
+                ("fps", Val::Num(n)) if *n > 0.0 && *n <= 100.0 => fps = *n,
+                ("range", Val::Str(t)) if ["clip", "normalize", "error"].contains(&t.value.as_str()) => {
+                    range = match t.value.as_str() {
+                        "clip" => RangePolicy::Clip,
+                        "normalize" => RangePolicy::Normalize,
+                        _ => RangePolicy::Error,
+                    }
+                }
+                (_, Val::Poison) => {}
+                (name, _) => {
+                    let help = match name {
+                        "bits" => "`bits` is 8 or 16",
+                        "fps" => "`fps` is a number of frames per second above 0 and at most 100",
+                        _ => "`range` is \"clip\" (default), \"normalize\" or \"error\"",
+                    };
+                    self.report(
+                        Problem::new("bad_argument", format!("bad value for `{name}`"))
+                            .label(k.value.span, "not accepted")
+                            .help(help),
+                    );
+                }
+            }
+        }
+        (bits, range, fps)
+    }
+
+    fn check_output_path(&mut self, path: &ast::StrLit, exts: &[&str]) {
+        let ext = std::path::Path::new(&path.value)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !ext.as_deref().is_some_and(|e| exts.contains(&e)) {
+            self.report(
+                Problem::new("output_extension", format!("cannot tell the format of \"{}\"", path.value))
+                    .label(path.span, "unknown file extension")
+                    .help(format!("end the path with one of: {}", exts.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(" "))),
+            );
+        }
+    }
+
+    fn static_count(&mut self, e: &Expr, what: &str, max: f64) -> Option<usize> {
+        match self.expr(e) {
+            Val::Num(n) if n.fract() == 0.0 && n >= 1.0 && n <= max => Some(n as usize),
+            Val::Poison => None,
+            v => {
+                let got = match v {
+                    Val::Num(n) => format!("{n}"),
+                    other => format!("a {}", val_kind(&other, &self.graph)),
+                };
+                self.report(
+                    Problem::new("bad_argument", format!("{what} must be a whole number from 1 to {max}, got {got}"))
+                        .label(e.span, "not accepted")
+                        .help(format!("write a whole number (or a param holding one) for {what}")),
+                );
+                None
+            }
+        }
+    }
+
+    fn optimize(&mut self, loss: &Expr, over: &[Ident], optimizer: &Expr, steps: &Expr, clauses: &[Clause], span: Span) {
+        let lv = self.expr(loss);
+        let loss_id = match lv {
+            Val::Node(id) if self.graph.node(id).ty == Type::Scalar => Some(id),
+            Val::Poison => None,
+            other => {
+                let got = val_kind(&other, &self.graph);
+                self.report(
+                    Problem::new("loss_not_scalar", format!("`optimize` needs a scalar loss, got a {got}"))
+                        .label(loss.span, format!("this is a {got}"))
+                        .help("reduce it to a scalar, e.g. `loss(a, b)`, `sum(m)` or `mean(m)`"),
+                );
+                None
+            }
+        };
+        let mut ids = Vec::new();
+        for name in over {
+            match self.lookup(&name.name).cloned() {
+                Some(Binding {
+                    learnable: true,
+                    val: Val::Node(id),
+                    ..
+                }) => ids.push(id),
+                Some(Binding { learnable: true, .. }) => {}
+                Some(b) => {
+                    let what = if b.param { "a param" } else { "not learnable" };
+                    self.report(
+                        Problem::new("not_learnable", format!("cannot optimize over `{}`: it is {what}", name.name))
+                            .label(name.span, "not declared with `learn`")
+                            .label(b.span, "defined here")
+                            .help(format!("declare it with `learn {} = …` to let the optimiser change it", name.name)),
+                    );
+                }
+                None => self.unknown_name(&name.name, name.span),
+            }
+        }
+        if let Some(l) = loss_id {
+            let reach = self.graph.ancestors(&[l]);
+            for (id, name) in ids.iter().zip(over) {
+                if !reach[id.0] {
+                    self.report(
+                        Problem::new("no_gradient", format!("the loss does not depend on `{}`", name.name))
+                            .label(name.span, "its gradient would be zero")
+                            .label(loss.span, "this loss")
+                            .help(format!("use `{}` in the loss expression, or drop it from `over`", name.name)),
+                    );
+                }
+            }
+        }
+        let opt = self.optimizer(optimizer);
+        let n = self.static_count(steps, "`steps`", MAX_STEPS);
+        let mut records = Vec::new();
+        let (mut log, mut stop, mut checkpoint) = (None, None, None);
+        for c in clauses {
+            match c {
+                Clause::Record {
+                    expr,
+                    every,
+                    path,
+                    opts,
+                    span,
+                } => {
+                    let v = self.expr(expr);
+                    let node = self.expect_matrix(&v, expr.span, "record");
+                    let k = self.static_count(every, "`every`", MAX_STEPS);
+                    let (_, range, fps) = self.output_opts(opts, &["range", "fps"]);
+                    self.check_output_path(path, &["gif", "png"]);
+                    if let (Some(node), Some(every)) = (node, k) {
+                        records.push(Record {
+                            node,
+                            every,
+                            path: path.value.clone(),
+                            span: *span,
+                            range,
+                            fps,
+                        });
+                    }
+                }
+                Clause::Log { path, opts, .. } => {
+                    self.output_opts(opts, &[]);
+                    self.check_output_path(path, &["csv"]);
+                    log = Some(path.value.clone());
+                }
+                Clause::Stop { opts, span } => {
+                    let (mut patience, mut delta) = (None, 0.0);
+                    for k in opts {
+                        match k.name.name.as_str() {
+                            "patience" => patience = self.static_count(&k.value, "`patience`", MAX_STEPS),
+                            "min_delta" => match self.expr(&k.value) {
+                                Val::Num(d) if d >= 0.0 => delta = d,
+                                _ => self.report(
+                                    Problem::new("bad_argument", "`min_delta` must be a number ≥ 0")
+                                        .label(k.value.span, "not accepted")
+                                        .help("e.g. `stop when patience = 20, min_delta = 1e-4`"),
+                                ),
+                            },
+                            other => self.report(
+                                Problem::new("unknown_keyword", format!("unknown stop option `{other}`"))
+                                    .label(k.name.span, "unknown")
+                                    .help("the options are `patience` and `min_delta`"),
+                            ),
+                        }
+                    }
+                    match patience {
+                        Some(p) => stop = Some((p, delta)),
+                        None => self.report(
+                            Problem::new("arity", "`stop when` needs `patience`")
+                                .label(*span, "no patience given")
+                                .help("e.g. `stop when patience = 20`"),
+                        ),
+                    }
+                }
+                Clause::Checkpoint { path, .. } => {
+                    self.check_output_path(path, &["ckpt"]);
+                    checkpoint = Some(path.value.clone());
+                }
+            }
+        }
+        if let (Some(loss), Some(optimizer), Some(steps)) = (loss_id, opt, n) {
+            if ids.len() == over.len() && !ids.is_empty() {
+                self.steps.push(Step::Optimize(Optimize {
+                    loss,
+                    over: ids,
+                    names: over.iter().map(|i| i.name.clone()).collect(),
+                    optimizer,
+                    steps,
+                    span,
+                    records,
+                    log,
+                    stop,
+                    checkpoint,
+                }));
+            }
+        }
+    }
+
+    fn optimizer(&mut self, e: &Expr) -> Option<Optimizer> {
+        let ExprKind::Call { callee, args } = &e.kind else {
+            unreachable!("grammar: the optimiser is a call")
+        };
+        let Some(def) = optim::lookup(&callee.name) else {
+            let names = optim::OPTIMIZERS.iter().map(|d| d.name);
+            let help = match did_you_mean(&callee.name, names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "the optimisers are `adam(lr = …)` and `sgd(lr = …, momentum = …)`".into(),
+            };
+            self.report(
+                Problem::new("unknown_function", format!("unknown optimiser `{}`", callee.name))
+                    .label(callee.span, "not an optimiser")
+                    .help(help),
+            );
+            return None;
+        };
+        let mut values: Vec<Option<f64>> = def.settings.iter().map(|s| s.default).collect();
+        let mut ok = true;
+        let mut given = vec![false; def.settings.len()];
+        for (i, a) in args.iter().enumerate() {
+            let (slot, expr, name_span) = match a {
+                Arg::Positional(e) => (Some(i).filter(|i| *i < def.settings.len()), e, e.span),
+                Arg::Keyword(k, e) => (def.settings.iter().position(|s| s.name == k.name), e, k.span),
+            };
+            let Some(slot) = slot else {
+                let names = def.settings.iter().map(|s| s.name);
+                let text = match a {
+                    Arg::Keyword(k, _) => k.name.clone(),
+                    Arg::Positional(_) => String::new(),
+                };
+                let help = match did_you_mean(&text, names.clone()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("`{}` takes: {}", def.name, names.collect::<Vec<_>>().join(", ")),
+                };
+                self.report(
+                    Problem::new("unknown_keyword", format!("`{}` has no setting `{text}`", def.name))
+                        .label(name_span, "not a setting")
+                        .help(help),
+                );
+                ok = false;
+                continue;
+            };
+            if std::mem::replace(&mut given[slot], true) {
+                self.report(
+                    Problem::new("duplicate_keyword", format!("`{}` is given twice", def.settings[slot].name))
+                        .label(name_span, "again here")
+                        .help("give each setting once"),
+                );
+                ok = false;
+            }
+            match self.expr(expr) {
+                Val::Num(v) if v.is_finite() => values[slot] = Some(v),
+                Val::Poison => ok = false,
+                other => {
+                    let got = val_kind(&other, &self.graph);
+                    self.report(
+                        Problem::new("wrong_type", format!("`{}` needs a number, got a {got}", def.settings[slot].name))
+                            .label(expr.span, "must be known before the script runs")
+                            .help("write a number or a param"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        for (s, v) in def.settings.iter().zip(&values) {
+            if v.is_none() {
+                self.report(
+                    Problem::new("arity", format!("`{}` needs `{}`", def.name, s.name))
+                        .label(e.span, format!("`{}` missing", s.name))
+                        .help(format!("e.g. `{}({} = 0.01)`", def.name, s.name)),
+                );
+                ok = false;
+            }
+        }
+        let values: Vec<f64> = values.into_iter().map(|v| v.unwrap_or(0.0)).collect();
+        ok.then(|| Optimizer::from_settings(def, &values))
+    }
+}
+
+fn fold(op: Operator, x: f64, y: f64) -> Option<f64> {
+    Some(match op {
+        Operator::Add => x + y,
+        Operator::Sub => x - y,
+        Operator::Mul | Operator::ElemMul => x * y,
+        Operator::Div | Operator::ElemDiv => x / y,
+        Operator::Pow => x.powf(y),
+        Operator::Neg | Operator::Transpose => return None,
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn pointwise_names() -> String {
+    ops::PRIMITIVES
+        .iter()
+        .filter(|p| p.pointwise().is_some())
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `name(a, b, f = exp, …)` as `imgx ops` and diagnostics show it.
+pub fn signature_text(name: &str, sig: ops::Signature) -> String {
+    let params: Vec<String> = sig
+        .params
+        .iter()
+        .map(|p| match p.default {
+            None => p.name.to_string(),
+            Some(ops::Default::Num(v)) => format!("{} = {v}", p.name),
+            Some(ops::Default::Bool(v)) => format!("{} = {v}", p.name),
+            Some(ops::Default::Str(v)) => format!("{} = \"{v}\"", p.name),
+            Some(ops::Default::Func(v)) => format!("{} = {v}", p.name),
+        })
+        .collect();
+    let dots = if sig.variadic { ", …" } else { "" };
+    format!("{name}({}{dots})", params.join(", "))
+}

@@ -1,0 +1,224 @@
+//! `noise(rows, cols, seed = 1)`: a cloud-like gray texture, the same on every platform.
+
+use super::{
+    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
+    Signature,
+};
+use crate::tensor::{Real, Shape, Type, Value};
+use ndarray::Array2;
+
+pub struct Noise;
+
+/// Lattice cells across the longer side at the coarsest octave.
+const CELLS: f64 = 4.0;
+/// Octaves, each with twice the frequency and half the amplitude of the one before.
+const OCTAVES: u64 = 6;
+
+impl Meta for Noise {
+    fn name(&self) -> &'static str {
+        "noise"
+    }
+    fn doc(&self) -> Doc {
+        Doc {
+            summary: "smooth fractal value noise in [0, 1]: a cloud-like gray texture",
+            details: "Six octaves of value noise: random lattice values from an integer hash of \
+                      (lattice x, lattice y, seed, octave), interpolated with smoothstep weights. The \
+                      coarsest lattice has 4 cells across the longer side, so features scale with the \
+                      image; each octave doubles the frequency and halves the amplitude. The sum is \
+                      rescaled by its own minimum and maximum to exactly [0, 1] (a 1×1 noise is 0). \
+                      Computed in f64 with +, −, ×, ÷ and floor only, so a seed gives the same bits on \
+                      every platform, then rounded to the script's float type.",
+            gradient: "none: noise has no inputs",
+            example: "t = noise(64, 64, seed = 7)",
+        }
+    }
+    fn signature(&self) -> Signature {
+        const PARAMS: &[Param] = &[
+            req("rows", Kind::Int, "height"),
+            req("cols", Kind::Int, "width"),
+            opt(
+                "seed",
+                Kind::Int,
+                Default::Num(1.0),
+                "which texture; each seed gives another",
+            ),
+        ];
+        Signature {
+            params: PARAMS,
+            variadic: false,
+        }
+    }
+    fn check(&self, _: &[Type], attrs: &Attrs, _: &dyn Io) -> Result<Type, CheckError> {
+        for side in ["rows", "cols"] {
+            if attrs.int(side) == 0 {
+                return Err(CheckError::new(
+                    "bad_argument",
+                    format!("noise needs at least one row and one column, got {side} = 0"),
+                    "give rows and cols of 1 or more",
+                )
+                .label(Arg::Attr(side), "0"));
+            }
+        }
+        Ok(Type::Matrix(Shape::new(
+            attrs.int("rows"),
+            attrs.int("cols"),
+        )))
+    }
+    fn pointwise(&self) -> Option<PointwiseFns> {
+        None
+    }
+}
+
+/// splitmix64's finaliser: a bijective mix of 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The lattice value at (x, y) of an octave, in [0, 1).
+fn lattice(x: u64, y: u64, seed: u64, octave: u64) -> f64 {
+    let h = [seed, octave, x, y]
+        .iter()
+        .fold(0, |h, &v| mix(h ^ v).wrapping_add(0x9E37_79B9_7F4A_7C15));
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// One octave at a point (x, y ≥ 0, in lattice cells): bilinear with smoothstep weights.
+fn octave(x: f64, y: f64, seed: u64, o: u64) -> f64 {
+    let (fx, fy) = (x.floor(), y.floor());
+    let smooth = |t: f64| t * t * (3.0 - 2.0 * t);
+    let (tx, ty) = (smooth(x - fx), smooth(y - fy));
+    let (ix, iy) = (fx as u64, fy as u64);
+    let at = |dx, dy| lattice(ix + dx, iy + dy, seed, o);
+    let top = at(0, 0) + (at(1, 0) - at(0, 0)) * tx;
+    let bottom = at(0, 1) + (at(1, 1) - at(0, 1)) * tx;
+    top + (bottom - top) * ty
+}
+
+/// The texture in f64, rescaled to [0, 1].
+fn texture(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+    let cell = rows.max(cols) as f64 / CELLS;
+    let raw = Array2::from_shape_fn((rows, cols), |(i, j)| {
+        let (mut sum, mut amp, mut freq) = (0.0, 1.0, 1.0 / cell);
+        for o in 0..OCTAVES {
+            // octaves are offset by a non-dyadic amount so their lattice lines do not align
+            let offset = o as f64 * 0.618_033_988_75;
+            sum += amp
+                * octave(
+                    (j as f64 + 0.5) * freq + offset,
+                    (i as f64 + 0.5) * freq + offset,
+                    seed,
+                    o,
+                );
+            amp *= 0.5;
+            freq *= 2.0;
+        }
+        sum
+    });
+    let (lo, hi) = raw
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if hi == lo {
+        return Array2::zeros((rows, cols));
+    }
+    raw.mapv(|v| (v - lo) / (hi - lo))
+}
+
+impl<T: Real> Op<T> for Noise {
+    fn forward(&self, _: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+        let t = texture(
+            attrs.int("rows"),
+            attrs.int("cols"),
+            attrs.int("seed") as u64,
+        );
+        Ok(Value::Matrix(t.mapv(T::lit)))
+    }
+
+    /// No inputs, no gradients.
+    fn backward(
+        &self,
+        _: &[&Value<T>],
+        _: &Value<T>,
+        _: &Value<T>,
+        _: &Attrs,
+        _: &[bool],
+    ) -> Vec<Option<Value<T>>> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::texture;
+    use crate::ops::testing::{attrs, forward, prim, FakeIo};
+    use crate::ops::{Arg, Static};
+    use ndarray::Axis;
+
+    fn size(rows: f64, cols: f64, seed: f64) -> [(&'static str, Static); 3] {
+        [
+            ("rows", Static::Num(rows)),
+            ("cols", Static::Num(cols)),
+            ("seed", Static::Num(seed)),
+        ]
+    }
+
+    #[test]
+    fn seeded_and_spans_exactly_zero_to_one() {
+        let bits = |seed| texture(96, 64, seed).mapv(f64::to_bits);
+        assert_eq!(bits(3), bits(3));
+        assert_ne!(bits(3), bits(4));
+        let t = forward("noise", &[], &size(96., 64., 3.)).into_matrix();
+        assert_eq!(t.dim(), (96, 64));
+        assert_eq!(t.iter().copied().fold(f64::INFINITY, f64::min), 0.0);
+        assert_eq!(t.iter().copied().fold(f64::NEG_INFINITY, f64::max), 1.0);
+    }
+
+    #[test]
+    fn is_smooth_with_large_features() {
+        let t = texture(256, 256, 1);
+        let steps: Vec<f64> = [Axis(0), Axis(1)]
+            .iter()
+            .flat_map(|&axis| {
+                let n = t.len_of(axis);
+                let (a, b) = (
+                    t.slice_axis(axis, (0..n - 1).into()),
+                    t.slice_axis(axis, (1..n).into()),
+                );
+                (&a - &b).mapv(f64::abs).into_iter()
+            })
+            .collect();
+        let largest = steps.iter().copied().fold(0.0, f64::max);
+        let mean = steps.iter().sum::<f64>() / steps.len() as f64;
+        assert!(
+            largest < 0.1 && mean < 0.02,
+            "neighbours differ by up to {largest}, {mean} on average"
+        );
+        // large features: the quadrants' means differ noticeably
+        let quadrant =
+            |r: usize, c: usize| t.slice(ndarray::s![r..r + 128, c..c + 128]).mean().unwrap();
+        let q = [
+            quadrant(0, 0),
+            quadrant(0, 128),
+            quadrant(128, 0),
+            quadrant(128, 128),
+        ];
+        let spread = q.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            - q.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(spread > 0.05, "quadrant means {q:?}");
+    }
+
+    #[test]
+    fn refuses_an_empty_size() {
+        let p = prim("noise");
+        let e = p
+            .check(&[], &attrs(p, &size(4., 0., 1.)), &FakeIo)
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.labels[0].0.clone()),
+            ("bad_argument", Arg::Attr("cols"))
+        );
+    }
+}

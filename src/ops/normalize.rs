@@ -1,0 +1,212 @@
+//! `normalize(m, signed = false)`: m rescaled so its minimum is 0 (or −1) and its maximum 1.
+
+use super::{
+    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
+    Signature,
+};
+use crate::tensor::{Real, Type, Value};
+use ndarray::{Array2, Zip};
+
+pub struct Normalize;
+
+impl Meta for Normalize {
+    fn name(&self) -> &'static str {
+        "normalize"
+    }
+    fn doc(&self) -> Doc {
+        Doc {
+            summary: "(m − min m) / (max m − min m): rescaled to [0, 1], or to [−1, 1] with signed = true",
+            details: "signed = true gives 2·(m − min)/(max − min) − 1. The minimum maps to exactly 0 \
+                      (−1) and the maximum to exactly 1. A constant matrix (max = min) gives all \
+                      zeros, whatever `signed`, instead of dividing by zero. An empty matrix is refused: \
+                      it has no minimum.",
+            gradient: "With z = (m − min)/r, r = max − min, c = 1 (2 if signed) and G = Σg: dm = c·g/r, \
+                       plus c·(Σ g⊙z − G)/r at the minimum and −c·(Σ g⊙z)/r at the maximum. Each of min \
+                       and max passes its gradient to one entry, its first occurrence in column-major \
+                       order (as Zygote). A constant matrix has gradient zero.",
+            example: "n = normalize(a * b, signed = true)",
+        }
+    }
+    fn signature(&self) -> Signature {
+        const PARAMS: &[Param] = &[
+            req("m", Kind::Matrix, "the matrix"),
+            opt(
+                "signed",
+                Kind::Bool,
+                Default::Bool(false),
+                "map to [−1, 1] instead of [0, 1]",
+            ),
+        ];
+        Signature {
+            params: PARAMS,
+            variadic: false,
+        }
+    }
+    fn check(&self, inputs: &[Type], _: &Attrs, _: &dyn Io) -> Result<Type, CheckError> {
+        let shape = inputs[0].dims();
+        if shape.is_empty() {
+            return Err(CheckError::new(
+                "bad_argument",
+                format!("normalize needs a matrix with entries, got an empty {shape} matrix"),
+                "the minimum and maximum of an empty matrix are undefined",
+            )
+            .label(Arg::Input(0), format!("{shape}")));
+        }
+        Ok(inputs[0])
+    }
+    fn pointwise(&self) -> Option<PointwiseFns> {
+        None
+    }
+}
+
+/// The minimum and maximum of a non-empty matrix, each with its first position in column-major
+/// order, found in one pass in memory order.
+struct Extremes<T> {
+    lo: T,
+    at_lo: (usize, usize),
+    hi: T,
+    at_hi: (usize, usize),
+}
+
+impl<T: Real> Extremes<T> {
+    fn of(m: &Array2<T>) -> Self {
+        let first = m[[0, 0]];
+        let mut e = Extremes {
+            lo: first,
+            at_lo: (0, 0),
+            hi: first,
+            at_hi: (0, 0),
+        };
+        let earlier = |(i, j): (usize, usize), (bi, bj): (usize, usize)| (j, i) < (bj, bi);
+        for (ij, &v) in m.indexed_iter() {
+            if v < e.lo || (v == e.lo && earlier(ij, e.at_lo)) {
+                (e.lo, e.at_lo) = (v, ij);
+            }
+            if v > e.hi || (v == e.hi && earlier(ij, e.at_hi)) {
+                (e.hi, e.at_hi) = (v, ij);
+            }
+        }
+        e
+    }
+}
+
+/// The factor c and offset d of out = c·z + d, z ∈ [0, 1].
+fn scale<T: Real>(attrs: &Attrs) -> (T, T) {
+    if attrs.bool("signed") {
+        (T::lit(2.0), -T::one())
+    } else {
+        (T::one(), T::zero())
+    }
+}
+
+impl<T: Real> Op<T> for Normalize {
+    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+        let m = x[0].matrix();
+        let Extremes { lo, hi, .. } = Extremes::of(m);
+        let (r, (c, d)) = (hi - lo, scale::<T>(attrs));
+        Ok(Value::Matrix(if r == T::zero() {
+            Array2::zeros(m.dim())
+        } else {
+            m.mapv(|v| c * ((v - lo) / r) + d)
+        }))
+    }
+
+    /// out_k = c·z_k + d, z_k = (m_k − lo)/r, r = hi − lo: ∂z_k/∂m_k = 1/r, ∂z_k/∂lo = (z_k − 1)/r,
+    /// ∂z_k/∂hi = −z_k/r, so dm = c·g/r, dlo = c·(Σ g⊙z − Σ g)/r, dhi = −c·(Σ g⊙z)/r, each added to
+    /// the entry that is the min (max).
+    fn backward(
+        &self,
+        x: &[&Value<T>],
+        _: &Value<T>,
+        g: &Value<T>,
+        attrs: &Attrs,
+        _: &[bool],
+    ) -> Vec<Option<Value<T>>> {
+        let (m, g) = (x[0].matrix(), g.matrix());
+        let Extremes {
+            lo,
+            at_lo,
+            hi,
+            at_hi,
+        } = Extremes::of(m);
+        let r = hi - lo;
+        if r == T::zero() {
+            return vec![Some(Value::zeros(x[0].ty()))];
+        }
+        let cr = scale::<T>(attrs).0 / r;
+        let (mut sum_g, mut sum_gz) = (T::zero(), T::zero());
+        let mut dm = Array2::zeros(m.dim());
+        Zip::from(&mut dm).and(g).and(m).for_each(|d, &g, &v| {
+            sum_g += g;
+            sum_gz += g * ((v - lo) / r);
+            *d = g * cr;
+        });
+        dm[at_lo] += cr * (sum_gz - sum_g);
+        dm[at_hi] -= cr * sum_gz;
+        vec![Some(Value::Matrix(dm))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{forward, gradcheck_primitive, matrix, prim, rows, FakeIo};
+    use crate::ops::{Arg, Attrs, Dispatch, Static};
+    use crate::tensor::{Shape, Type, Value};
+
+    const SIGNED: [(&str, Static); 1] = [("signed", Static::Bool(true))];
+
+    #[test]
+    fn rescales_by_hand() {
+        let m = rows(2, 2, &[2., 4., 3., 6.]);
+        assert_eq!(
+            forward("normalize", &[m.clone()], &[]),
+            rows(2, 2, &[0., 0.5, 0.25, 1.])
+        );
+        assert_eq!(
+            forward("normalize", &[m], &SIGNED),
+            rows(2, 2, &[-1., 0., -0.5, 1.])
+        );
+    }
+
+    #[test]
+    fn constant_matrix_gives_zeros_and_no_gradient() {
+        let m = rows(2, 2, &[3., 3., 3., 3.]);
+        assert_eq!(
+            forward("normalize", &[m.clone()], &SIGNED),
+            Value::zeros(m.ty())
+        );
+        let a = crate::ops::testing::attrs(prim("normalize"), &[]);
+        let op = <f64 as Dispatch>::op(prim("normalize"));
+        let g = op.backward(&[&m], &m, &matrix(2, 2, 5), &a, &[true]);
+        assert_eq!(g, vec![Some(Value::zeros(m.ty()))]);
+    }
+
+    #[test]
+    fn ties_send_the_gradient_to_the_first_in_column_major_order() {
+        // min 1 at (0, 1) and (1, 0): column-major, (1, 0) comes first; max 5 at (0, 0) only.
+        let m = rows(2, 2, &[5., 1., 1., 3.]);
+        let a = crate::ops::testing::attrs(prim("normalize"), &[]);
+        let op = <f64 as Dispatch>::op(prim("normalize"));
+        let y = op.forward(&[&m], &a, &FakeIo).unwrap();
+        let g = rows(2, 2, &[0., 0., 0., 1.]); // the gradient of out[1, 1] = (3 − min)/(max − min)
+        let dm = op.backward(&[&m], &y, &g, &a, &[true]).remove(0).unwrap();
+        // z = 1/2, r = 4: d/dmin = (z − 1)/r = −1/8, d/dmax = −z/r = −1/8, d/dm[1,1] = 1/r = 1/4
+        assert_eq!(dm, rows(2, 2, &[-0.125, 0., -0.125, 0.25]));
+    }
+
+    #[test]
+    fn gradient() {
+        gradcheck_primitive("normalize", &[matrix(3, 4, 1)], &[]);
+        gradcheck_primitive("normalize", &[matrix(4, 3, 2)], &SIGNED);
+    }
+
+    #[test]
+    fn refuses_an_empty_matrix() {
+        let empty = Type::Matrix(Shape::new(0, 3));
+        let e = prim("normalize")
+            .check(&[empty], &Attrs::default(), &FakeIo)
+            .unwrap_err();
+        assert_eq!(e.code, "bad_argument");
+        assert_eq!(e.labels, vec![(Arg::Input(0), "0×3".to_string())]);
+    }
+}
