@@ -79,10 +79,25 @@ pub enum ExprKind {
     Str(String),
     Bool(bool),
     Name(String),
-    Call { callee: Ident, args: Vec<Arg> },
-    Binary { op: Operator, op_span: Span, lhs: Box<Expr>, rhs: Box<Expr> },
-    Unary { op: Operator, op_span: Span, arg: Box<Expr> },
-    Lambda { param: Ident, body: Box<Expr> },
+    Call {
+        callee: Ident,
+        args: Vec<Arg>,
+    },
+    Binary {
+        op: Operator,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Unary {
+        op: Operator,
+        op_span: Span,
+        arg: Box<Expr>,
+    },
+    Lambda {
+        param: Ident,
+        body: Box<Expr>,
+    },
 }
 
 /// A call argument: positional or `name = value`.
@@ -116,24 +131,50 @@ pub enum Stmt {
     /// `learn name = expr`
     Learn { name: Ident, value: Expr },
     /// `fn name(params) = result` or `fn name(params) { locals; result }`
-    Fn { name: Ident, params: Vec<Ident>, locals: Vec<(Ident, Expr)>, result: Expr },
+    Fn {
+        name: Ident,
+        params: Vec<Ident>,
+        locals: Vec<(Ident, Expr)>,
+        result: Expr,
+    },
     /// `print expr`
     Print { expr: Expr },
     /// `save expr to "path" [with …]`
-    Save { expr: Expr, path: StrLit, opts: Vec<Kwarg> },
+    Save {
+        expr: Expr,
+        path: StrLit,
+        opts: Vec<Kwarg>,
+    },
     /// `optimize loss over names with optimizer(…) steps n clauses…`
-    Optimize { loss: Expr, over: Vec<Ident>, optimizer: Expr, steps: Expr, clauses: Vec<Clause>, span: Span },
+    Optimize {
+        loss: Expr,
+        over: Vec<Ident>,
+        optimizer: Expr,
+        steps: Expr,
+        clauses: Vec<Clause>,
+        span: Span,
+    },
 }
 
 /// Optional parts of an `optimize` statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Clause {
     /// `record expr every k to "path" [with …]`
-    Record { expr: Expr, every: Expr, path: StrLit, opts: Vec<Kwarg>, span: Span },
+    Record {
+        expr: Expr,
+        every: Expr,
+        path: StrLit,
+        opts: Vec<Kwarg>,
+        span: Span,
+    },
     /// `stop when patience = n, min_delta = d`
     Stop { opts: Vec<Kwarg>, span: Span },
     /// `log to "loss.csv" [with …]`
-    Log { path: StrLit, opts: Vec<Kwarg>, span: Span },
+    Log {
+        path: StrLit,
+        opts: Vec<Kwarg>,
+        span: Span,
+    },
     /// `checkpoint to "path"`
     Checkpoint { path: StrLit, span: Span },
 }

@@ -85,7 +85,9 @@ impl Report {
                         .with_width(width)
                         .render_report(&mut out, &d)
                 }
-                Style::Narrated => miette::NarratableReportHandler::new().render_report(&mut out, &d),
+                Style::Narrated => {
+                    miette::NarratableReportHandler::new().render_report(&mut out, &d)
+                }
                 Style::Json => {
                     let r = miette::JSONReportHandler::new().render_report(&mut out, &d);
                     out.push('\n');
@@ -123,7 +125,10 @@ impl Diagnostic for Rendered<'_> {
         Some(Box::new(format!("imgx::{}", self.problem.code)))
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.problem.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(self.source)
@@ -132,14 +137,16 @@ impl Diagnostic for Rendered<'_> {
         if self.problem.labels.is_empty() {
             return None;
         }
-        Some(Box::new(self.problem.labels.iter().enumerate().map(|(i, (span, text))| {
-            let at = SourceSpan::from((span.start, span.end.saturating_sub(span.start)));
-            let text = (!text.is_empty()).then(|| text.clone());
-            if i == 0 {
-                LabeledSpan::new_primary_with_span(text, at)
-            } else {
-                LabeledSpan::new_with_span(text, at)
-            }
-        })))
+        Some(Box::new(self.problem.labels.iter().enumerate().map(
+            |(i, (span, text))| {
+                let at = SourceSpan::from((span.start, span.end.saturating_sub(span.start)));
+                let text = (!text.is_empty()).then(|| text.clone());
+                if i == 0 {
+                    LabeledSpan::new_primary_with_span(text, at)
+                } else {
+                    LabeledSpan::new_with_span(text, at)
+                }
+            },
+        )))
     }
 }

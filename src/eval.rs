@@ -49,7 +49,12 @@ impl<T: Dispatch> Values<T> {
 
     /// Computes `targets` and whatever they need that is not computed yet, in id order
     /// (a topological order). Learnables must have been set.
-    pub fn compute(&mut self, graph: &Graph, targets: &[NodeId], io: &dyn Io) -> Result<(), EvalError> {
+    pub fn compute(
+        &mut self,
+        graph: &Graph,
+        targets: &[NodeId],
+        io: &dyn Io,
+    ) -> Result<(), EvalError> {
         let needed = graph.ancestors(targets);
         for id in graph.ids().filter(|id| needed[id.0]) {
             if self.vals[id.0].is_some() {
@@ -58,14 +63,18 @@ impl<T: Dispatch> Values<T> {
             let node = graph.node(id);
             let v = match &node.kind {
                 NodeKind::Const(c) => Value::Scalar(T::lit(*c)),
-                NodeKind::Learnable { name } => unreachable!("learnable `{name}` used before its `learn` ran"),
+                NodeKind::Learnable { name } => {
+                    unreachable!("learnable `{name}` used before its `learn` ran")
+                }
                 NodeKind::Apply { prim, attrs } => {
                     let inputs = graph.inputs(id);
                     let args: Vec<&Value<T>> = inputs.iter().map(|i| self.get(*i)).collect();
-                    T::op(*prim).forward(&args, attrs, io).map_err(|message| EvalError {
-                        span: node.span,
-                        message,
-                    })?
+                    T::op(*prim)
+                        .forward(&args, attrs, io)
+                        .map_err(|message| EvalError {
+                            span: node.span,
+                            message,
+                        })?
                 }
             };
             self.vals[id.0] = Some(v);

@@ -16,9 +16,28 @@ pub fn relevant(graph: &Graph, loss: NodeId, wrt: &[NodeId]) -> Vec<bool> {
 
 /// d loss / d w for each w in `wrt` (zeros where the loss does not depend on it). `values`
 /// must hold the forward values of every relevant node; `relevant` is [`relevant`]'s answer.
-pub fn backward<T: Dispatch>(graph: &Graph, values: &Values<T>, loss: NodeId, wrt: &[NodeId], relevant: &[bool]) -> Vec<Value<T>> {
+pub fn backward<T: Dispatch>(
+    graph: &Graph,
+    values: &Values<T>,
+    loss: NodeId,
+    wrt: &[NodeId],
+    relevant: &[bool],
+) -> Vec<Value<T>> {
+    backward_from(graph, values, loss, Value::Scalar(T::one()), wrt, relevant)
+}
+
+/// The vector-Jacobian product ⟨seed, d output / d w⟩ for each w in `wrt`: [`backward`] for an
+/// output of any type, seeded with `seed` (same type as the output).
+pub fn backward_from<T: Dispatch>(
+    graph: &Graph,
+    values: &Values<T>,
+    loss: NodeId,
+    seed: Value<T>,
+    wrt: &[NodeId],
+    relevant: &[bool],
+) -> Vec<Value<T>> {
     let mut grads: Vec<Option<Value<T>>> = vec![None; graph.len()];
-    grads[loss.0] = Some(Value::Scalar(T::one()));
+    grads[loss.0] = Some(seed);
     for id in (0..=loss.0).rev().map(NodeId) {
         if !relevant[id.0] {
             continue;
@@ -27,14 +46,23 @@ pub fn backward<T: Dispatch>(graph: &Graph, values: &Values<T>, loss: NodeId, wr
             continue;
         };
         // Taking the gradient frees it as soon as it has been passed on.
-        let Some(g) = grads[id.0].take() else { continue };
+        let Some(g) = grads[id.0].take() else {
+            continue;
+        };
         let inputs = graph.inputs(id);
         let needs: Vec<bool> = inputs.iter().map(|i| relevant[i.0]).collect();
         let args: Vec<&Value<T>> = inputs.iter().map(|i| values.get(*i)).collect();
         let back = T::op(*prim).backward(&args, values.get(id), &g, attrs, &needs);
-        assert_eq!(back.len(), inputs.len(), "`{}` backward must return one entry per input", prim.name());
+        assert_eq!(
+            back.len(),
+            inputs.len(),
+            "`{}` backward must return one entry per input",
+            prim.name()
+        );
         for ((input, d), need) in inputs.iter().zip(back).zip(needs) {
-            let Some(d) = d.filter(|_| need) else { continue };
+            let Some(d) = d.filter(|_| need) else {
+                continue;
+            };
             match &mut grads[input.0] {
                 Some(acc) => acc.accumulate(&d),
                 slot @ None => *slot = Some(d),
@@ -42,6 +70,10 @@ pub fn backward<T: Dispatch>(graph: &Graph, values: &Values<T>, loss: NodeId, wr
         }
     }
     wrt.iter()
-        .map(|w| grads[w.0].take().unwrap_or_else(|| Value::zeros(graph.node(*w).ty)))
+        .map(|w| {
+            grads[w.0]
+                .take()
+                .unwrap_or_else(|| Value::zeros(graph.node(*w).ty))
+        })
         .collect()
 }

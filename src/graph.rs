@@ -23,7 +23,10 @@ pub enum NodeKind {
     /// A learnable value: its value is state the optimiser updates.
     Learnable { name: String },
     /// A primitive applied to the node's inputs.
-    Apply { prim: &'static dyn Primitive, attrs: Attrs },
+    Apply {
+        prim: &'static dyn Primitive,
+        attrs: Attrs,
+    },
 }
 
 /// A node: what it computes, its checked type, and where it came from.
@@ -113,14 +116,20 @@ impl Graph {
     /// Graphviz DOT: one box per node labelled with its primitive, type and source line;
     /// learnables and the nodes in `outputs` are marked.
     pub fn to_dot(&self, line_of: impl Fn(Span) -> usize, outputs: &[(NodeId, String)]) -> String {
-        let mut out = String::from("digraph imgx {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
+        let mut out = String::from(
+            "digraph imgx {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
         for id in self.ids() {
             let n = self.node(id);
             let mut style = String::new();
             if matches!(n.kind, NodeKind::Learnable { .. }) {
                 style.push_str(", style=filled, fillcolor=\"#ffe8a8\"");
             }
-            let marks: Vec<&str> = outputs.iter().filter(|(o, _)| *o == id).map(|(_, m)| m.as_str()).collect();
+            let marks: Vec<&str> = outputs
+                .iter()
+                .filter(|(o, _)| *o == id)
+                .map(|(_, m)| m.as_str())
+                .collect();
             if !marks.is_empty() {
                 style.push_str(", peripheries=2");
             }
@@ -140,7 +149,11 @@ impl Graph {
             ));
         }
         for e in self.g.edge_references() {
-            out.push_str(&format!("  n{} -> n{};\n", e.source().index(), e.target().index()));
+            out.push_str(&format!(
+                "  n{} -> n{};\n",
+                e.source().index(),
+                e.target().index()
+            ));
         }
         out.push_str("}\n");
         out
@@ -149,7 +162,10 @@ impl Graph {
     /// Checks the invariant that ids are a topological order (used by tests and debug builds).
     pub fn ids_are_topological(&self) -> bool {
         petgraph::algo::toposort(&self.g, None).is_ok()
-            && self.g.edge_references().all(|e| e.source().index() < e.target().index())
+            && self
+                .g
+                .edge_references()
+                .all(|e| e.source().index() < e.target().index())
     }
 }
 

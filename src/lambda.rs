@@ -125,13 +125,19 @@ mod tests {
     #[test]
     fn derivative_matches_finite_differences() {
         // f(x) = (x + 1)^2.5 / (3 - x)
-        let f = Div(b(Pow(b(Add(b(X), b(Const(1.0)))), b(Const(2.5)))), b(Sub(b(Const(3.0)), b(X))));
+        let f = Div(
+            b(Pow(b(Add(b(X), b(Const(1.0)))), b(Const(2.5)))),
+            b(Sub(b(Const(3.0)), b(X))),
+        );
         for &x in &[0.1f64, 0.7, 1.9] {
             let (y, d) = f.eval_with_derivative(x);
             assert_eq!(y, f.eval(x));
             let h = 1e-6;
             let numeric = (f.eval(x + h) - f.eval(x - h)) / (2.0 * h);
-            assert!((d - numeric).abs() < 1e-6 * numeric.abs().max(1.0), "{d} vs {numeric}");
+            assert!(
+                (d - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
+                "{d} vs {numeric}"
+            );
         }
     }
 }

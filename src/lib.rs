@@ -7,8 +7,10 @@
 
 pub mod ast;
 pub mod diag;
+pub mod docs;
 pub mod eval;
 pub mod grad;
+pub mod gradcheck;
 pub mod graph;
 pub mod io;
 pub mod lambda;

@@ -25,6 +25,8 @@ pub struct Program {
     pub steps: Vec<Step>,
     /// Every param with its effective value (after `--set`), in script order.
     pub params: Vec<(String, Static)>,
+    /// Global names bound to graph nodes (`name = …`, `learn name = …`), in script order.
+    pub names: Vec<(String, NodeId)>,
 }
 
 /// One thing the script does, in order.
@@ -32,7 +34,11 @@ pub enum Step {
     /// `learn name = init`: the learnable `node` starts as `init`'s value.
     Learn { node: NodeId, init: NodeId },
     /// `print expr`
-    Print { what: Printable, text: String, span: Span },
+    Print {
+        what: Printable,
+        text: String,
+        span: Span,
+    },
     /// `save expr to "path"`
     Save(Save),
     /// `optimize …`
@@ -143,7 +149,12 @@ struct Lowerer<'a> {
 }
 
 /// Checks a parsed script. `overrides` are the `--set` values; `io` answers image headers.
-pub fn lower(src: &str, script: &Script, overrides: &[Override], io: &dyn Io) -> Result<Program, Vec<Problem>> {
+pub fn lower(
+    src: &str,
+    script: &Script,
+    overrides: &[Override],
+    io: &dyn Io,
+) -> Result<Program, Vec<Problem>> {
     let mut l = Lowerer {
         src,
         io,
@@ -163,10 +174,20 @@ pub fn lower(src: &str, script: &Script, overrides: &[Override], io: &dyn Io) ->
     }
     if l.problems.is_empty() {
         debug_assert!(l.graph.ids_are_topological());
+        let mut names: Vec<(String, NodeId)> = l
+            .globals
+            .iter()
+            .filter_map(|(n, b)| match b.val {
+                Val::Node(id) => Some((n.clone(), id)),
+                _ => None,
+            })
+            .collect();
+        names.sort_by_key(|(_, id)| *id);
         Ok(Program {
             graph: l.graph,
             steps: l.steps,
             params: l.params,
+            names,
         })
     } else {
         Err(l.problems)
@@ -182,7 +203,9 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             prev = cur;
         }
     }
@@ -190,7 +213,10 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate within a sensible distance.
-pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub fn did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (distance(word, c), c))
@@ -218,7 +244,11 @@ impl Lowerer<'_> {
     }
 
     fn lookup(&self, name: &str) -> Option<&Binding> {
-        self.scopes.iter().rev().find_map(|s| s.get(name)).or_else(|| self.globals.get(name))
+        self.scopes
+            .iter()
+            .rev()
+            .find_map(|s| s.get(name))
+            .or_else(|| self.globals.get(name))
     }
 
     fn names_in_scope(&self) -> Vec<&str> {
@@ -234,10 +264,13 @@ impl Lowerer<'_> {
         if let Some(prev) = scope.get(&name.name) {
             let prev_span = prev.span;
             self.report(
-                Problem::new("redefinition", format!("`{}` is already defined", name.name))
-                    .label(name.span, "defined again here")
-                    .label(prev_span, "first defined here")
-                    .help("each name is bound once; pick a new name for the new value"),
+                Problem::new(
+                    "redefinition",
+                    format!("`{}` is already defined", name.name),
+                )
+                .label(name.span, "defined again here")
+                .label(prev_span, "first defined here")
+                .help("each name is bound once; pick a new name for the new value"),
             );
             return;
         }
@@ -268,8 +301,11 @@ impl Lowerer<'_> {
                     None => format!("the script's params are: {}", declared.join(", ")),
                 };
                 self.problems.push(
-                    Problem::new("set_unknown", format!("`--set {}`: the script has no param `{}`", o.name, o.name))
-                        .help(hint),
+                    Problem::new(
+                        "set_unknown",
+                        format!("`--set {}`: the script has no param `{}`", o.name, o.name),
+                    )
+                    .help(hint),
                 );
             }
         }
@@ -331,7 +367,9 @@ impl Lowerer<'_> {
                 let ty = self.graph.node(init).ty;
                 let node = self.graph.add(
                     Node {
-                        kind: NodeKind::Learnable { name: name.name.clone() },
+                        kind: NodeKind::Learnable {
+                            name: name.name.clone(),
+                        },
                         ty,
                         span: name.span,
                     },
@@ -349,10 +387,13 @@ impl Lowerer<'_> {
                 if let Some(prev) = self.fns.get(&name.name) {
                     let prev = prev.name.span;
                     self.report(
-                        Problem::new("redefinition", format!("function `{}` is already defined", name.name))
-                            .label(name.span, "defined again here")
-                            .label(prev, "first defined here")
-                            .help("give the new function another name"),
+                        Problem::new(
+                            "redefinition",
+                            format!("function `{}` is already defined", name.name),
+                        )
+                        .label(name.span, "defined again here")
+                        .label(prev, "first defined here")
+                        .help("give the new function another name"),
                     );
                     return;
                 }
@@ -367,10 +408,13 @@ impl Lowerer<'_> {
                 for (i, p) in params.iter().enumerate() {
                     if let Some(q) = params[..i].iter().find(|q| q.name == p.name) {
                         self.report(
-                            Problem::new("redefinition", format!("parameter `{}` appears twice", p.name))
-                                .label(p.span, "again here")
-                                .label(q.span, "first here")
-                                .help("give each parameter its own name"),
+                            Problem::new(
+                                "redefinition",
+                                format!("parameter `{}` appears twice", p.name),
+                            )
+                            .label(p.span, "again here")
+                            .label(q.span, "first here")
+                            .help("give each parameter its own name"),
                         );
                     }
                 }
@@ -401,7 +445,9 @@ impl Lowerer<'_> {
             }
             Stmt::Save { expr, path, opts } => {
                 let v = self.expr(expr);
-                let Some(node) = self.expect_matrix(&v, expr.span, "save") else { return };
+                let Some(node) = self.expect_matrix(&v, expr.span, "save") else {
+                    return;
+                };
                 let (bits, range, _) = self.output_opts(opts, &["bits", "range"]);
                 self.check_output_path(path, &["png", "tif", "tiff", "jpg", "jpeg", "bmp", "npy"]);
                 self.steps.push(Step::Save(Save {
@@ -425,7 +471,13 @@ impl Lowerer<'_> {
 
     fn override_value(&mut self, name: &Ident, declared: &Val, o: &Override) -> Val {
         let parsed = match declared {
-            Val::Num(_) => o.value.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(Val::Num),
+            Val::Num(_) => o
+                .value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Val::Num),
             Val::Bool(_) => match o.value.trim() {
                 "true" => Some(Val::Bool(true)),
                 "false" => Some(Val::Bool(false)),
@@ -440,12 +492,18 @@ impl Lowerer<'_> {
         parsed.unwrap_or_else(|| {
             let kind = val_kind(declared, &self.graph);
             self.report(
-                Problem::new("set_type", format!("`--set {}={}`: `{}` is a {kind} param", o.name, o.value, o.name))
-                    .label(name.span, format!("declared here as a {kind}"))
-                    .help(match declared {
-                        Val::Bool(_) => "give `true` or `false`",
-                        _ => "give a number, e.g. `--set amp=-5` or `--set lr=1e-3`",
-                    }),
+                Problem::new(
+                    "set_type",
+                    format!(
+                        "`--set {}={}`: `{}` is a {kind} param",
+                        o.name, o.value, o.name
+                    ),
+                )
+                .label(name.span, format!("declared here as a {kind}"))
+                .help(match declared {
+                    Val::Bool(_) => "give `true` or `false`",
+                    _ => "give a number, e.g. `--set amp=-5` or `--set lr=1e-3`",
+                }),
             );
             declared.clone()
         })
@@ -474,9 +532,14 @@ impl Lowerer<'_> {
             other => {
                 let kind = val_kind(other, &self.graph);
                 self.report(
-                    Problem::new("wrong_type", format!("`{what}` needs a matrix, got a {kind}"))
-                        .label(span, format!("this is a {kind}"))
-                        .help(format!("give `{what}` a matrix expression, e.g. an image or `hcat(a, b)`")),
+                    Problem::new(
+                        "wrong_type",
+                        format!("`{what}` needs a matrix, got a {kind}"),
+                    )
+                    .label(span, format!("this is a {kind}"))
+                    .help(format!(
+                        "give `{what}` a matrix expression, e.g. an image or `hcat(a, b)`"
+                    )),
                 );
                 None
             }
@@ -514,7 +577,12 @@ impl Lowerer<'_> {
                 }
                 self.apply_operator(*op, *op_span, e.span, &[(v, arg.span)])
             }
-            ExprKind::Binary { op, op_span, lhs, rhs } => {
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => {
                 let (a, b) = (self.expr(lhs), self.expr(rhs));
                 if let (Val::Num(x), Val::Num(y)) = (&a, &b) {
                     if let Some(v) = fold(*op, *x, *y) {
@@ -533,7 +601,8 @@ impl Lowerer<'_> {
         } else if self.fns.contains_key(n) || ops::lookup(n).is_some() {
             format!("`{n}` is a function: call it, e.g. `{n}(m)`")
         } else {
-            "define it before this line (`name = …`, `param name = …` or `learn name = …`)".to_string()
+            "define it before this line (`name = …`, `param name = …` or `learn name = …`)"
+                .to_string()
         };
         self.report(
             Problem::new("unknown_name", format!("unknown name `{n}`"))
@@ -551,9 +620,12 @@ impl Lowerer<'_> {
             other => {
                 let got = val_kind(&other, &self.graph);
                 self.report(
-                    Problem::new("wrong_type", format!("{what} needs a {}, got a {got}", kind.describe()))
-                        .label(span, format!("this is a {got}"))
-                        .help(format!("pass a {} here", kind.describe())),
+                    Problem::new(
+                        "wrong_type",
+                        format!("{what} needs a {}, got a {got}", kind.describe()),
+                    )
+                    .label(span, format!("this is a {got}"))
+                    .help(format!("pass a {} here", kind.describe())),
                 );
                 return None;
             }
@@ -573,14 +645,23 @@ impl Lowerer<'_> {
             "make a matrix of it, e.g. `fill(rows, cols, v)`"
         };
         self.report(
-            Problem::new("wrong_type", format!("{what} needs a {}, got a {ty}", kind.describe()))
-                .label(span, format!("this is a {ty}"))
-                .help(help),
+            Problem::new(
+                "wrong_type",
+                format!("{what} needs a {}, got a {ty}", kind.describe()),
+            )
+            .label(span, format!("this is a {ty}"))
+            .help(help),
         );
         None
     }
 
-    fn apply_operator(&mut self, op: Operator, op_span: Span, span: Span, operands: &[(Val, Span)]) -> Val {
+    fn apply_operator(
+        &mut self,
+        op: Operator,
+        op_span: Span,
+        span: Span,
+        operands: &[(Val, Span)],
+    ) -> Val {
         if operands.iter().any(|(v, _)| matches!(v, Val::Poison)) {
             return Val::Poison;
         }
@@ -597,9 +678,16 @@ impl Lowerer<'_> {
             Ok(p) => p,
             Err(hint) => {
                 self.report(
-                    Problem::new("wrong_type", format!("{what} does not apply to a {} and a {}", types[0], types[types.len() - 1]))
-                        .label(op_span, "here")
-                        .help(hint),
+                    Problem::new(
+                        "wrong_type",
+                        format!(
+                            "{what} does not apply to a {} and a {}",
+                            types[0],
+                            types[types.len() - 1]
+                        ),
+                    )
+                    .label(op_span, "here")
+                    .help(hint),
                 );
                 return Val::Poison;
             }
@@ -636,7 +724,9 @@ impl Lowerer<'_> {
                 for (arg, text) in e.labels {
                     let at = match arg {
                         ops::Arg::Input(i) => input_spans.get(i).copied(),
-                        ops::Arg::Attr(name) => attr_spans.iter().find(|(n, _)| *n == name).map(|(_, s)| *s),
+                        ops::Arg::Attr(name) => {
+                            attr_spans.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+                        }
                     };
                     p = p.label(at.unwrap_or(span), text);
                 }
@@ -655,12 +745,16 @@ impl Lowerer<'_> {
             names.extend(self.fns.keys().map(String::as_str));
             let help = match did_you_mean(&callee.name, names) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => "`imgx ops` lists the primitives; define your own with `fn name(a) = …`".to_string(),
+                None => "`imgx ops` lists the primitives; define your own with `fn name(a) = …`"
+                    .to_string(),
             };
             self.report(
-                Problem::new("unknown_function", format!("unknown function `{}`", callee.name))
-                    .label(callee.span, "no primitive or function has this name")
-                    .help(help),
+                Problem::new(
+                    "unknown_function",
+                    format!("unknown function `{}`", callee.name),
+                )
+                .label(callee.span, "no primitive or function has this name")
+                .help(help),
             );
             // Still check the arguments, to report their problems too.
             for a in args {
@@ -692,9 +786,12 @@ impl Lowerer<'_> {
                 Arg::Positional(e) => {
                     if seen_keyword {
                         self.report(
-                            Problem::new("positional_after_keyword", "a positional argument follows a keyword argument")
-                                .label(e.span, "positional")
-                                .help("put positional arguments first, then `name = value` ones"),
+                            Problem::new(
+                                "positional_after_keyword",
+                                "a positional argument follows a keyword argument",
+                            )
+                            .label(e.span, "positional")
+                            .help("put positional arguments first, then `name = value` ones"),
                         );
                         ok = false;
                         continue;
@@ -709,10 +806,18 @@ impl Lowerer<'_> {
                         self.report(
                             Problem::new(
                                 "arity",
-                                format!("`{}` takes at most {} argument{}", callee.name, params.len(), plural(params.len())),
+                                format!(
+                                    "`{}` takes at most {} argument{}",
+                                    callee.name,
+                                    params.len(),
+                                    plural(params.len())
+                                ),
                             )
                             .label(e.span, "one too many")
-                            .help(format!("the signature is {}", signature_text(callee.name.as_str(), sig))),
+                            .help(format!(
+                                "the signature is {}",
+                                signature_text(callee.name.as_str(), sig)
+                            )),
                         );
                         ok = false;
                     }
@@ -722,10 +827,13 @@ impl Lowerer<'_> {
                     match params.iter().position(|p| p.name == k.name) {
                         Some(i) if !slots[i].is_empty() => {
                             self.report(
-                                Problem::new("duplicate_keyword", format!("`{}` is given twice", k.name))
-                                    .label(k.span, "again here")
-                                    .label(slots[i][0].span, "first here")
-                                    .help("give each argument once"),
+                                Problem::new(
+                                    "duplicate_keyword",
+                                    format!("`{}` is given twice", k.name),
+                                )
+                                .label(k.span, "again here")
+                                .label(slots[i][0].span, "first here")
+                                .help("give each argument once"),
                             );
                             ok = false;
                         }
@@ -734,12 +842,18 @@ impl Lowerer<'_> {
                             let names = params.iter().map(|p| p.name);
                             let help = match did_you_mean(&k.name, names) {
                                 Some(s) => format!("did you mean `{s}`?"),
-                                None => format!("the signature is {}", signature_text(&callee.name, sig)),
+                                None => format!(
+                                    "the signature is {}",
+                                    signature_text(&callee.name, sig)
+                                ),
                             };
                             self.report(
-                                Problem::new("unknown_keyword", format!("`{}` has no argument `{}`", callee.name, k.name))
-                                    .label(k.span, "unknown keyword")
-                                    .help(help),
+                                Problem::new(
+                                    "unknown_keyword",
+                                    format!("`{}` has no argument `{}`", callee.name, k.name),
+                                )
+                                .label(k.span, "unknown keyword")
+                                .help(help),
                             );
                             ok = false;
                         }
@@ -750,9 +864,15 @@ impl Lowerer<'_> {
         for (p, slot) in params.iter().zip(&slots) {
             if slot.is_empty() && p.default.is_none() {
                 self.report(
-                    Problem::new("arity", format!("`{}` needs the argument `{}`", callee.name, p.name))
-                        .label(span, format!("`{}` missing", p.name))
-                        .help(format!("the signature is {}", signature_text(&callee.name, sig))),
+                    Problem::new(
+                        "arity",
+                        format!("`{}` needs the argument `{}`", callee.name, p.name),
+                    )
+                    .label(span, format!("`{}` missing", p.name))
+                    .help(format!(
+                        "the signature is {}",
+                        signature_text(&callee.name, sig)
+                    )),
                 );
                 ok = false;
             }
@@ -760,7 +880,13 @@ impl Lowerer<'_> {
         ok.then_some(slots)
     }
 
-    fn call_prim(&mut self, prim: &'static dyn Primitive, callee: &Ident, args: &[Arg], span: Span) -> Val {
+    fn call_prim(
+        &mut self,
+        prim: &'static dyn Primitive,
+        callee: &Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Val {
         let sig = prim.signature();
         let Some(slots) = self.match_args(callee, sig, args, span) else {
             return Val::Poison;
@@ -773,7 +899,9 @@ impl Lowerer<'_> {
         for (p, slot) in sig.params.iter().zip(slots) {
             let what = format!("`{}` argument `{}`", callee.name, p.name);
             if slot.is_empty() {
-                let d = p.default.unwrap_or_else(|| unreachable!("match_args checked required arguments"));
+                let d = p
+                    .default
+                    .unwrap_or_else(|| unreachable!("match_args checked required arguments"));
                 if p.kind.is_edge() {
                     let ops::Default::Num(v) = d else {
                         unreachable!("edge defaults are numbers")
@@ -815,18 +943,25 @@ impl Lowerer<'_> {
     /// An argument known before the script runs.
     fn attribute(&mut self, e: &Expr, kind: Kind, what: &str) -> Option<Static> {
         if kind == Kind::Func {
-            return self.function_arg(e, what).map(|f| Static::Func(Arc::new(f)));
+            return self
+                .function_arg(e, what)
+                .map(|f| Static::Func(Arc::new(f)));
         }
         let v = self.expr(e);
         let got = val_kind(&v, &self.graph);
         let out = match (kind, v) {
             (_, Val::Poison) => return None,
-            (Kind::Int, Val::Num(n)) if n.fract() == 0.0 && (0.0..=MAX_INT).contains(&n) => Some(Static::Num(n)),
+            (Kind::Int, Val::Num(n)) if n.fract() == 0.0 && (0.0..=MAX_INT).contains(&n) => {
+                Some(Static::Num(n))
+            }
             (Kind::Int, Val::Num(n)) => {
                 self.report(
-                    Problem::new("bad_argument", format!("{what} must be a whole number from 0 to {MAX_INT:e}, got {n}"))
-                        .label(e.span, "not a whole number in range")
-                        .help("sizes, counts and seeds are whole numbers"),
+                    Problem::new(
+                        "bad_argument",
+                        format!("{what} must be a whole number from 0 to {MAX_INT:e}, got {n}"),
+                    )
+                    .label(e.span, "not a whole number in range")
+                    .help("sizes, counts and seeds are whole numbers"),
                 );
                 return None;
             }
@@ -837,14 +972,20 @@ impl Lowerer<'_> {
         };
         if out.is_none() {
             let help = if got.contains("matrix") || got == "scalar" {
-                format!("{what} must be known before the script runs: write a {} or a param", kind.describe())
+                format!(
+                    "{what} must be known before the script runs: write a {} or a param",
+                    kind.describe()
+                )
             } else {
                 format!("pass a {}", kind.describe())
             };
             self.report(
-                Problem::new("wrong_type", format!("{what} needs a {}, got a {got}", kind.describe()))
-                    .label(e.span, format!("this is a {got}"))
-                    .help(help),
+                Problem::new(
+                    "wrong_type",
+                    format!("{what} needs a {}, got a {got}", kind.describe()),
+                )
+                .label(e.span, format!("this is a {got}"))
+                .help(help),
             );
         }
         out
@@ -854,13 +995,21 @@ impl Lowerer<'_> {
     fn function_arg(&mut self, e: &Expr, what: &str) -> Option<ElemFn> {
         match &e.kind {
             ExprKind::Lambda { param, body } => self.lambda_body(param, body),
-            ExprKind::Name(n) if self.lookup(n).is_none() => match ops::lookup(n).and_then(|p| p.pointwise()) {
+            ExprKind::Name(n) if self.lookup(n).is_none() => match ops::lookup(n)
+                .and_then(|p| p.pointwise())
+            {
                 Some(p) => Some(ElemFn::call(p, ElemFn::X)),
                 None => {
                     self.report(
-                        Problem::new("wrong_type", format!("{what} needs an element-wise function, and `{n}` is not one"))
-                            .label(e.span, "not an element-wise function")
-                            .help(format!("write a lambda like `x -> x + 1`, or name one of: {}", pointwise_names())),
+                        Problem::new(
+                            "wrong_type",
+                            format!("{what} needs an element-wise function, and `{n}` is not one"),
+                        )
+                        .label(e.span, "not an element-wise function")
+                        .help(format!(
+                            "write a lambda like `x -> x + 1`, or name one of: {}",
+                            pointwise_names()
+                        )),
                     );
                     None
                 }
@@ -870,9 +1019,12 @@ impl Lowerer<'_> {
                 if !matches!(v, Val::Poison) {
                     let got = val_kind(&v, &self.graph);
                     self.report(
-                        Problem::new("wrong_type", format!("{what} needs an element-wise function, got a {got}"))
-                            .label(e.span, format!("this is a {got}"))
-                            .help("write a lambda like `f = x -> x + 1`, or a name like `f = exp`"),
+                        Problem::new(
+                            "wrong_type",
+                            format!("{what} needs an element-wise function, got a {got}"),
+                        )
+                        .label(e.span, format!("this is a {got}"))
+                        .help("write a lambda like `f = x -> x + 1`, or a name like `f = exp`"),
                     );
                 }
                 None
@@ -890,14 +1042,22 @@ impl Lowerer<'_> {
                 Some(Val::Poison) => None,
                 Some(other) => {
                     let got = val_kind(&other, &self.graph);
-                    self.not_elementwise(body.span, format!("`{n}` is a {got}"), "a lambda may use its parameter, numbers and number params")
+                    self.not_elementwise(
+                        body.span,
+                        format!("`{n}` is a {got}"),
+                        "a lambda may use its parameter, numbers and number params",
+                    )
                 }
                 None => {
                     self.unknown_name(n, body.span);
                     None
                 }
             },
-            ExprKind::Unary { op: Operator::Neg, arg, .. } => Some(ElemFn::Neg(b(self.lambda_body(param, arg)?))),
+            ExprKind::Unary {
+                op: Operator::Neg,
+                arg,
+                ..
+            } => Some(ElemFn::Neg(b(self.lambda_body(param, arg)?))),
             ExprKind::Binary { op, lhs, rhs, .. } => {
                 let (l, r) = (self.lambda_body(param, lhs), self.lambda_body(param, rhs));
                 let (l, r) = (b(l?), b(r?));
@@ -913,7 +1073,9 @@ impl Lowerer<'_> {
             ExprKind::Call { callee, args } => {
                 let p = ops::lookup(&callee.name).and_then(|p| p.pointwise());
                 match (p, args.as_slice()) {
-                    (Some(p), [Arg::Positional(a)]) => Some(ElemFn::call(p, self.lambda_body(param, a)?)),
+                    (Some(p), [Arg::Positional(a)]) => {
+                        Some(ElemFn::call(p, self.lambda_body(param, a)?))
+                    }
                     (Some(_), _) => self.not_elementwise(
                         body.span,
                         format!("`{}` takes exactly one argument here", callee.name),
@@ -922,44 +1084,75 @@ impl Lowerer<'_> {
                     (None, _) => self.not_elementwise(
                         body.span,
                         format!("`{}` is not an element-wise function", callee.name),
-                        &format!("inside a lambda, call only element-wise functions: {}", pointwise_names()),
+                        &format!(
+                            "inside a lambda, call only element-wise functions: {}",
+                            pointwise_names()
+                        ),
                     ),
                 }
             }
-            _ => self.not_elementwise(body.span, "this is not an element-wise expression".into(), "use numbers, the parameter and + - * / .^"),
+            _ => self.not_elementwise(
+                body.span,
+                "this is not an element-wise expression".into(),
+                "use numbers, the parameter and + - * / .^",
+            ),
         }
     }
 
     fn not_elementwise(&mut self, span: Span, why: String, help: &str) -> Option<ElemFn> {
         self.report(
-            Problem::new("lambda_not_elementwise", format!("lambda bodies must be element-wise: {why}"))
-                .label(span, why)
-                .help(help.to_string()),
+            Problem::new(
+                "lambda_not_elementwise",
+                format!("lambda bodies must be element-wise: {why}"),
+            )
+            .label(span, why)
+            .help(help.to_string()),
         );
         None
     }
 
     fn call_fn(&mut self, callee: &Ident, args: &[Arg], span: Span) -> Val {
         if let Some(depth) = self.calls.iter().position(|(n, _)| *n == callee.name) {
-            let chain: Vec<&str> = self.calls[depth..].iter().map(|(n, _)| n.as_str()).collect();
+            let chain: Vec<&str> = self.calls[depth..]
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect();
             self.report(
-                Problem::new("recursive_function", format!("`{}` calls itself ({} → {})", callee.name, chain.join(" → "), callee.name))
-                    .label(callee.span, "recursive call")
-                    .help("functions are inlined, so they cannot recurse; unroll the recursion by hand"),
+                Problem::new(
+                    "recursive_function",
+                    format!(
+                        "`{}` calls itself ({} → {})",
+                        callee.name,
+                        chain.join(" → "),
+                        callee.name
+                    ),
+                )
+                .label(callee.span, "recursive call")
+                .help(
+                    "functions are inlined, so they cannot recurse; unroll the recursion by hand",
+                ),
             );
             return Val::Poison;
         }
         let def = &self.fns[&callee.name];
-        let (params, locals, result, def_span) = (def.params.clone(), def.locals.clone(), def.result.clone(), def.name.span);
+        let (params, locals, result, def_span) = (
+            def.params.clone(),
+            def.locals.clone(),
+            def.result.clone(),
+            def.name.span,
+        );
         let mut values = Vec::new();
         for a in args {
             match a {
                 Arg::Positional(e) => values.push((self.expr(e), e.span)),
                 Arg::Keyword(k, _) => {
                     self.report(
-                        Problem::new("unknown_keyword", format!("function `{}` takes positional arguments only", callee.name))
-                            .label(k.span, "keyword argument")
-                            .help("pass the arguments in order"),
+                        Problem::new(
+                            "unknown_keyword",
+                            format!("function `{}` takes positional arguments only", callee.name),
+                        )
+                        .label(k.span, "keyword argument")
+                        .help("pass the arguments in order"),
                     );
                     return Val::Poison;
                 }
@@ -969,14 +1162,24 @@ impl Lowerer<'_> {
             self.report(
                 Problem::new(
                     "arity",
-                    format!("`{}` takes {} argument{}, got {}", callee.name, params.len(), plural(params.len()), values.len()),
+                    format!(
+                        "`{}` takes {} argument{}, got {}",
+                        callee.name,
+                        params.len(),
+                        plural(params.len()),
+                        values.len()
+                    ),
                 )
                 .label(span, "this call")
                 .label(def_span, "defined here")
                 .help(format!(
                     "call it as {}({})",
                     callee.name,
-                    params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    params
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             );
             return Val::Poison;
@@ -1023,7 +1226,9 @@ impl Lowerer<'_> {
                 }
                 ("bits", Val::Num(n)) if *n == 8.0 || *n == 16.0 => bits = *n as u8,
                 ("fps", Val::Num(n)) if *n > 0.0 && *n <= 100.0 => fps = *n,
-                ("range", Val::Str(t)) if ["clip", "normalize", "error"].contains(&t.value.as_str()) => {
+                ("range", Val::Str(t))
+                    if ["clip", "normalize", "error"].contains(&t.value.as_str()) =>
+                {
                     range = match t.value.as_str() {
                         "clip" => RangePolicy::Clip,
                         "normalize" => RangePolicy::Normalize,
@@ -1055,9 +1260,18 @@ impl Lowerer<'_> {
             .map(str::to_ascii_lowercase);
         if !ext.as_deref().is_some_and(|e| exts.contains(&e)) {
             self.report(
-                Problem::new("output_extension", format!("cannot tell the format of \"{}\"", path.value))
-                    .label(path.span, "unknown file extension")
-                    .help(format!("end the path with one of: {}", exts.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(" "))),
+                Problem::new(
+                    "output_extension",
+                    format!("cannot tell the format of \"{}\"", path.value),
+                )
+                .label(path.span, "unknown file extension")
+                .help(format!(
+                    "end the path with one of: {}",
+                    exts.iter()
+                        .map(|e| format!(".{e}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )),
             );
         }
     }
@@ -1072,16 +1286,29 @@ impl Lowerer<'_> {
                     other => format!("a {}", val_kind(&other, &self.graph)),
                 };
                 self.report(
-                    Problem::new("bad_argument", format!("{what} must be a whole number from 1 to {max}, got {got}"))
-                        .label(e.span, "not accepted")
-                        .help(format!("write a whole number (or a param holding one) for {what}")),
+                    Problem::new(
+                        "bad_argument",
+                        format!("{what} must be a whole number from 1 to {max}, got {got}"),
+                    )
+                    .label(e.span, "not accepted")
+                    .help(format!(
+                        "write a whole number (or a param holding one) for {what}"
+                    )),
                 );
                 None
             }
         }
     }
 
-    fn optimize(&mut self, loss: &Expr, over: &[Ident], optimizer: &Expr, steps: &Expr, clauses: &[Clause], span: Span) {
+    fn optimize(
+        &mut self,
+        loss: &Expr,
+        over: &[Ident],
+        optimizer: &Expr,
+        steps: &Expr,
+        clauses: &[Clause],
+        span: Span,
+    ) {
         let lv = self.expr(loss);
         let loss_id = match lv {
             Val::Node(id) if self.graph.node(id).ty == Type::Scalar => Some(id),
@@ -1089,9 +1316,12 @@ impl Lowerer<'_> {
             other => {
                 let got = val_kind(&other, &self.graph);
                 self.report(
-                    Problem::new("loss_not_scalar", format!("`optimize` needs a scalar loss, got a {got}"))
-                        .label(loss.span, format!("this is a {got}"))
-                        .help("reduce it to a scalar, e.g. `loss(a, b)`, `sum(m)` or `mean(m)`"),
+                    Problem::new(
+                        "loss_not_scalar",
+                        format!("`optimize` needs a scalar loss, got a {got}"),
+                    )
+                    .label(loss.span, format!("this is a {got}"))
+                    .help("reduce it to a scalar, e.g. `loss(a, b)`, `sum(m)` or `mean(m)`"),
                 );
                 None
             }
@@ -1104,14 +1334,22 @@ impl Lowerer<'_> {
                     val: Val::Node(id),
                     ..
                 }) => ids.push(id),
-                Some(Binding { learnable: true, .. }) => {}
+                Some(Binding {
+                    learnable: true, ..
+                }) => {}
                 Some(b) => {
                     let what = if b.param { "a param" } else { "not learnable" };
                     self.report(
-                        Problem::new("not_learnable", format!("cannot optimize over `{}`: it is {what}", name.name))
-                            .label(name.span, "not declared with `learn`")
-                            .label(b.span, "defined here")
-                            .help(format!("declare it with `learn {} = …` to let the optimiser change it", name.name)),
+                        Problem::new(
+                            "not_learnable",
+                            format!("cannot optimize over `{}`: it is {what}", name.name),
+                        )
+                        .label(name.span, "not declared with `learn`")
+                        .label(b.span, "defined here")
+                        .help(format!(
+                            "declare it with `learn {} = …` to let the optimiser change it",
+                            name.name
+                        )),
                     );
                 }
                 None => self.unknown_name(&name.name, name.span),
@@ -1122,10 +1360,16 @@ impl Lowerer<'_> {
             for (id, name) in ids.iter().zip(over) {
                 if !reach[id.0] {
                     self.report(
-                        Problem::new("no_gradient", format!("the loss does not depend on `{}`", name.name))
-                            .label(name.span, "its gradient would be zero")
-                            .label(loss.span, "this loss")
-                            .help(format!("use `{}` in the loss expression, or drop it from `over`", name.name)),
+                        Problem::new(
+                            "no_gradient",
+                            format!("the loss does not depend on `{}`", name.name),
+                        )
+                        .label(name.span, "its gradient would be zero")
+                        .label(loss.span, "this loss")
+                        .help(format!(
+                            "use `{}` in the loss expression, or drop it from `over`",
+                            name.name
+                        )),
                     );
                 }
             }
@@ -1168,19 +1412,27 @@ impl Lowerer<'_> {
                     let (mut patience, mut delta) = (None, 0.0);
                     for k in opts {
                         match k.name.name.as_str() {
-                            "patience" => patience = self.static_count(&k.value, "`patience`", MAX_STEPS),
+                            "patience" => {
+                                patience = self.static_count(&k.value, "`patience`", MAX_STEPS)
+                            }
                             "min_delta" => match self.expr(&k.value) {
                                 Val::Num(d) if d >= 0.0 => delta = d,
                                 _ => self.report(
-                                    Problem::new("bad_argument", "`min_delta` must be a number ≥ 0")
-                                        .label(k.value.span, "not accepted")
-                                        .help("e.g. `stop when patience = 20, min_delta = 1e-4`"),
+                                    Problem::new(
+                                        "bad_argument",
+                                        "`min_delta` must be a number ≥ 0",
+                                    )
+                                    .label(k.value.span, "not accepted")
+                                    .help("e.g. `stop when patience = 20, min_delta = 1e-4`"),
                                 ),
                             },
                             other => self.report(
-                                Problem::new("unknown_keyword", format!("unknown stop option `{other}`"))
-                                    .label(k.name.span, "unknown")
-                                    .help("the options are `patience` and `min_delta`"),
+                                Problem::new(
+                                    "unknown_keyword",
+                                    format!("unknown stop option `{other}`"),
+                                )
+                                .label(k.name.span, "unknown")
+                                .help("the options are `patience` and `min_delta`"),
                             ),
                         }
                     }
@@ -1228,9 +1480,12 @@ impl Lowerer<'_> {
                 None => "the optimisers are `adam(lr = …)` and `sgd(lr = …, momentum = …)`".into(),
             };
             self.report(
-                Problem::new("unknown_function", format!("unknown optimiser `{}`", callee.name))
-                    .label(callee.span, "not an optimiser")
-                    .help(help),
+                Problem::new(
+                    "unknown_function",
+                    format!("unknown optimiser `{}`", callee.name),
+                )
+                .label(callee.span, "not an optimiser")
+                .help(help),
             );
             return None;
         };
@@ -1240,7 +1495,11 @@ impl Lowerer<'_> {
         for (i, a) in args.iter().enumerate() {
             let (slot, expr, name_span) = match a {
                 Arg::Positional(e) => (Some(i).filter(|i| *i < def.settings.len()), e, e.span),
-                Arg::Keyword(k, e) => (def.settings.iter().position(|s| s.name == k.name), e, k.span),
+                Arg::Keyword(k, e) => (
+                    def.settings.iter().position(|s| s.name == k.name),
+                    e,
+                    k.span,
+                ),
             };
             let Some(slot) = slot else {
                 let names = def.settings.iter().map(|s| s.name);
@@ -1250,21 +1509,31 @@ impl Lowerer<'_> {
                 };
                 let help = match did_you_mean(&text, names.clone()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("`{}` takes: {}", def.name, names.collect::<Vec<_>>().join(", ")),
+                    None => format!(
+                        "`{}` takes: {}",
+                        def.name,
+                        names.collect::<Vec<_>>().join(", ")
+                    ),
                 };
                 self.report(
-                    Problem::new("unknown_keyword", format!("`{}` has no setting `{text}`", def.name))
-                        .label(name_span, "not a setting")
-                        .help(help),
+                    Problem::new(
+                        "unknown_keyword",
+                        format!("`{}` has no setting `{text}`", def.name),
+                    )
+                    .label(name_span, "not a setting")
+                    .help(help),
                 );
                 ok = false;
                 continue;
             };
             if std::mem::replace(&mut given[slot], true) {
                 self.report(
-                    Problem::new("duplicate_keyword", format!("`{}` is given twice", def.settings[slot].name))
-                        .label(name_span, "again here")
-                        .help("give each setting once"),
+                    Problem::new(
+                        "duplicate_keyword",
+                        format!("`{}` is given twice", def.settings[slot].name),
+                    )
+                    .label(name_span, "again here")
+                    .help("give each setting once"),
                 );
                 ok = false;
             }
@@ -1274,9 +1543,12 @@ impl Lowerer<'_> {
                 other => {
                     let got = val_kind(&other, &self.graph);
                     self.report(
-                        Problem::new("wrong_type", format!("`{}` needs a number, got a {got}", def.settings[slot].name))
-                            .label(expr.span, "must be known before the script runs")
-                            .help("write a number or a param"),
+                        Problem::new(
+                            "wrong_type",
+                            format!("`{}` needs a number, got a {got}", def.settings[slot].name),
+                        )
+                        .label(expr.span, "must be known before the script runs")
+                        .help("write a number or a param"),
                     );
                     ok = false;
                 }

@@ -33,6 +33,38 @@ enum Command {
     Run(RunArgs),
     /// Check a script without running it (exit 0 if fine, 2 with diagnostics).
     Check(CheckArgs),
+    /// List the primitives and optimisers, or show one in full.
+    Ops(OpsArgs),
+    /// Print a script's dataflow graph (Graphviz DOT, or text for the terminal).
+    Graph(GraphArgs),
+    /// Check the script's gradients against central finite differences in f64.
+    Gradcheck(ScriptArgs),
+}
+
+#[derive(clap::Args)]
+struct OpsArgs {
+    /// A primitive or optimiser to show in full.
+    name: Option<String>,
+    /// Print the README's primitives table (Markdown).
+    #[arg(long)]
+    markdown: bool,
+}
+
+#[derive(clap::Args)]
+struct GraphArgs {
+    #[command(flatten)]
+    script: ScriptArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    format: GraphFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum GraphFormat {
+    /// Graphviz DOT (`imgx graph f.imgx | dot -Tpng > g.png`).
+    Dot,
+    /// One line per node.
+    Text,
 }
 
 #[derive(clap::Args)]
@@ -84,7 +116,9 @@ enum Format {
 }
 
 fn parse_set(s: &str) -> Result<Override, String> {
-    let (name, value) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
     if name.is_empty() {
         return Err(format!("`{s}` has no name before `=`"));
     }
@@ -106,9 +140,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => cmd_run(args, style),
         Command::Check(args) => {
-            let style = if args.format == Format::Json { Style::Json } else { style };
+            let style = if args.format == Format::Json {
+                Style::Json
+            } else {
+                style
+            };
             cmd_check(args, style)
         }
+        Command::Ops(args) => cmd_ops(args),
+        Command::Graph(args) => cmd_graph(args, style),
+        Command::Gradcheck(args) => cmd_gradcheck(args, style),
     }
 }
 
@@ -131,9 +172,17 @@ fn load(args: &ScriptArgs, style: Style) -> Result<Loaded, ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
-    let script_dir = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let script_dir = args
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_default();
-    let script_dir = if script_dir.as_os_str().is_empty() { cwd.clone() } else { script_dir };
+    let script_dir = if script_dir.as_os_str().is_empty() {
+        cwd.clone()
+    } else {
+        script_dir
+    };
     let io = DiskIo::new(script_dir.clone(), cwd);
     let checked = imgx::syntax::parse(&src)
         .map_err(|p| vec![p])
@@ -168,11 +217,160 @@ fn cmd_check(args: CheckArgs, style: Style) -> ExitCode {
     match load(&args.script, style) {
         Ok(l) => {
             if args.format == Format::Human {
-                eprintln!("{}: ok ({} nodes, {} statements)", l.name, l.program.graph.len(), l.program.steps.len());
+                eprintln!(
+                    "{}: ok ({} nodes, {} statements)",
+                    l.name,
+                    l.program.graph.len(),
+                    l.program.steps.len()
+                );
             }
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+fn cmd_ops(args: OpsArgs) -> ExitCode {
+    if args.markdown {
+        print!("{}", imgx::docs::markdown_table());
+        return ExitCode::SUCCESS;
+    }
+    match args.name {
+        None => print!("{}", imgx::docs::list()),
+        Some(name) => match imgx::docs::describe(&name) {
+            Some(text) => print!("{text}"),
+            None => {
+                let names = imgx::ops::PRIMITIVES
+                    .iter()
+                    .map(|p| p.name())
+                    .chain(imgx::optim::OPTIMIZERS.iter().map(|o| o.name));
+                match lower::did_you_mean(&name, names) {
+                    Some(s) => {
+                        eprintln!("error: no primitive or optimiser `{name}`; did you mean `{s}`?")
+                    }
+                    None => eprintln!(
+                        "error: no primitive or optimiser `{name}`; `imgx ops` lists them"
+                    ),
+                }
+                return ExitCode::from(2);
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}
+
+/// 1-based line of a byte offset.
+fn line_of(src: &str, at: usize) -> usize {
+    src.get(..at).map_or(0, |s| s.matches('\n').count()) + 1
+}
+
+fn cmd_graph(args: GraphArgs, style: Style) -> ExitCode {
+    let l = match load(&args.script, style) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let graph = &l.program.graph;
+    let mut marks: Vec<(imgx::graph::NodeId, String)> = Vec::new();
+    for step in &l.program.steps {
+        match step {
+            imgx::lower::Step::Save(s) => marks.push((s.node, format!("save {}", s.path))),
+            imgx::lower::Step::Print {
+                what: imgx::lower::Printable::Node(id),
+                text,
+                ..
+            } => marks.push((*id, format!("print {text}"))),
+            imgx::lower::Step::Optimize(o) => {
+                marks.push((o.loss, format!("optimize over {}", o.names.join(", "))))
+            }
+            _ => {}
+        }
+    }
+    match args.format {
+        GraphFormat::Dot => print!("{}", graph.to_dot(|s| line_of(&l.src, s.start), &marks)),
+        GraphFormat::Text => {
+            for id in graph.ids() {
+                let n = graph.node(id);
+                let inputs: Vec<String> = graph
+                    .inputs(id)
+                    .iter()
+                    .map(|i| format!("%{}", i.0))
+                    .collect();
+                let names: Vec<&str> = l
+                    .program
+                    .names
+                    .iter()
+                    .filter(|(_, n)| *n == id)
+                    .map(|(s, _)| s.as_str())
+                    .collect();
+                let mark: Vec<&str> = marks
+                    .iter()
+                    .filter(|(n, _)| *n == id)
+                    .map(|(_, m)| m.as_str())
+                    .collect();
+                println!(
+                    "%{:<4} = {}({})  : {}  line {}{}{}",
+                    id.0,
+                    n.title(),
+                    inputs.join(", "),
+                    n.ty,
+                    line_of(&l.src, n.span.start),
+                    if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  [{}]", names.join(", "))
+                    },
+                    if mark.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  → {}", mark.join("; "))
+                    }
+                );
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_gradcheck(args: ScriptArgs, style: Style) -> ExitCode {
+    let l = match load(&args, style) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match imgx::gradcheck::check_script(&l.program, &l.io) {
+        Ok(results) if results.is_empty() => {
+            eprintln!("{}: no `optimize` statement, nothing to check", l.name);
+            ExitCode::SUCCESS
+        }
+        Ok(results) => {
+            let mut ok = true;
+            for (_, outcomes) in results {
+                for o in outcomes {
+                    ok &= o.passed();
+                    println!(
+                        "{:<12} {:>4} {}  worst relative error {:.2e}  {}",
+                        o.learnable,
+                        o.checked,
+                        if o.checked == 1 {
+                            "direction "
+                        } else {
+                            "directions"
+                        },
+                        o.worst_relative_error,
+                        if o.passed() { "ok" } else { "MISMATCH" }
+                    );
+                }
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("gradients disagree with finite differences (|analytic − numeric| > 1e-5 + 1e-3·|numeric|)");
+                ExitCode::from(1)
+            }
+        }
+        Err(f) => {
+            failure(&l, f, style);
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -194,7 +392,11 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         out_dir,
         allow_write_anywhere: args.allow_write_anywhere,
     };
-    let mut events: Box<dyn Events> = if args.json { Box::new(Json) } else { Box::new(Human::new(args.quiet)) };
+    let mut events: Box<dyn Events> = if args.json {
+        Box::new(Json)
+    } else {
+        Box::new(Human::new(args.quiet))
+    };
     let result = if args.f64 {
         run::execute::<f64>(&l.program, &l.io, &settings, events.as_mut())
     } else {
@@ -214,7 +416,10 @@ fn failure(l: &Loaded, f: Failure, style: Style) {
     if let Some(s) = f.span {
         p = p.label(s, "while running this");
     }
-    eprint!("{}", Report::new(&l.name, &l.src, vec![p]).render(style, 100));
+    eprint!(
+        "{}",
+        Report::new(&l.name, &l.src, vec![p]).render(style, 100)
+    );
 }
 
 /// Human output: prints on stdout, progress and notes on stderr.
@@ -239,7 +444,7 @@ impl Events for Human {
         }
         if self.tty {
             eprint!("\rstep {step:>6}  loss {loss:.6}   ");
-        } else if step == 1 || step % 50 == 0 {
+        } else if step == 1 || step.is_multiple_of(50) {
             eprintln!("step {step:>6}  loss {loss:.6}");
         }
     }
@@ -255,8 +460,16 @@ impl Events for Human {
         match shown {
             Shown::Scalar(v) => println!("{expr} = {v}"),
             Shown::Text(t) => println!("{expr} = {t}"),
-            Shown::Matrix { rows, cols, min, max, mean } => {
-                println!("{expr} = {rows}×{cols} matrix, min {min:.6}, max {max:.6}, mean {mean:.6}")
+            Shown::Matrix {
+                rows,
+                cols,
+                min,
+                max,
+                mean,
+            } => {
+                println!(
+                    "{expr} = {rows}×{cols} matrix, min {min:.6}, max {max:.6}, mean {mean:.6}"
+                )
             }
         }
     }
@@ -291,7 +504,13 @@ impl Events for Json {
         let v = match shown {
             Shown::Scalar(v) => serde_json::json!({"event": "print", "expr": expr, "value": v}),
             Shown::Text(t) => serde_json::json!({"event": "print", "expr": expr, "value": t}),
-            Shown::Matrix { rows, cols, min, max, mean } => serde_json::json!({
+            Shown::Matrix {
+                rows,
+                cols,
+                min,
+                max,
+                mean,
+            } => serde_json::json!({
                 "event": "print", "expr": expr, "rows": rows, "cols": cols, "min": min, "max": max, "mean": mean
             }),
         };

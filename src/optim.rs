@@ -27,18 +27,42 @@ pub static OPTIMIZERS: &[Def] = &[
         name: "adam",
         summary: "Adam with Flux's ADAM semantics: bias-corrected moments, ε added to √v̂",
         settings: &[
-            Setting { name: "lr", default: Some(0.001), doc: "learning rate η" },
-            Setting { name: "beta1", default: Some(0.9), doc: "decay of the first moment" },
-            Setting { name: "beta2", default: Some(0.999), doc: "decay of the second moment" },
-            Setting { name: "eps", default: Some(1e-8), doc: "ε added to √v̂" },
+            Setting {
+                name: "lr",
+                default: Some(0.001),
+                doc: "learning rate η",
+            },
+            Setting {
+                name: "beta1",
+                default: Some(0.9),
+                doc: "decay of the first moment",
+            },
+            Setting {
+                name: "beta2",
+                default: Some(0.999),
+                doc: "decay of the second moment",
+            },
+            Setting {
+                name: "eps",
+                default: Some(1e-8),
+                doc: "ε added to √v̂",
+            },
         ],
     },
     Def {
         name: "sgd",
         summary: "gradient descent, optionally with (heavy-ball) momentum",
         settings: &[
-            Setting { name: "lr", default: None, doc: "learning rate η" },
-            Setting { name: "momentum", default: Some(0.0), doc: "momentum μ in v ← μv + g, x ← x − ηv" },
+            Setting {
+                name: "lr",
+                default: None,
+                doc: "learning rate η",
+            },
+            Setting {
+                name: "momentum",
+                default: Some(0.0),
+                doc: "momentum μ in v ← μv + g, x ← x − ηv",
+            },
         ],
     },
 ];
@@ -51,8 +75,16 @@ pub fn lookup(name: &str) -> Option<&'static Def> {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum Optimizer {
-    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
-    Sgd { lr: f64, momentum: f64 },
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    Sgd {
+        lr: f64,
+        momentum: f64,
+    },
 }
 
 impl Optimizer {
@@ -74,7 +106,13 @@ impl Optimizer {
 
     /// Fresh state for learnables of these types.
     pub fn init<T: Real>(&self, types: &[Type]) -> State<T> {
-        let zeros = |n: usize| types.iter().take(n).map(|t| Value::zeros(*t)).collect::<Vec<_>>();
+        let zeros = |n: usize| {
+            types
+                .iter()
+                .take(n)
+                .map(|t| Value::zeros(*t))
+                .collect::<Vec<_>>()
+        };
         let n = types.len();
         State {
             step: 0,
@@ -87,10 +125,20 @@ impl Optimizer {
     }
 
     /// One update of every learnable: `values[i] -= Δ(grads[i])`.
-    pub fn update<T: Real>(&self, state: &mut State<T>, values: &mut [Value<T>], grads: &[Value<T>]) {
+    pub fn update<T: Real>(
+        &self,
+        state: &mut State<T>,
+        values: &mut [Value<T>],
+        grads: &[Value<T>],
+    ) {
         state.step += 1;
         match *self {
-            Optimizer::Adam { lr, beta1, beta2, eps } => {
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => {
                 // Flux 0.12 ADAM: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
                 // Δ = m/(1−β1ᵗ) / (√(v/(1−β2ᵗ)) + ε) · η. The βᵗ are products kept in f64.
                 let c1 = T::lit(1.0 - beta1.powi(state.step as i32));
@@ -102,12 +150,29 @@ impl Optimizer {
                     *v = b2 * *v + one_b2 * g * g;
                     *x -= *m / c1 / ((*v / c2).sqrt() + e) * lr;
                 };
-                for (((x, g), m), v) in values.iter_mut().zip(grads).zip(&mut state.first).zip(&mut state.second) {
+                for (((x, g), m), v) in values
+                    .iter_mut()
+                    .zip(grads)
+                    .zip(&mut state.first)
+                    .zip(&mut state.second)
+                {
                     match (x, g, m, v) {
-                        (Value::Scalar(x), Value::Scalar(g), Value::Scalar(m), Value::Scalar(v)) => rule(x, m, v, *g),
-                        (Value::Matrix(x), Value::Matrix(g), Value::Matrix(m), Value::Matrix(v)) => {
-                            Zip::from(x).and(g).and(m).and(v).for_each(|x, &g, m, v| rule(x, m, v, g))
-                        }
+                        (
+                            Value::Scalar(x),
+                            Value::Scalar(g),
+                            Value::Scalar(m),
+                            Value::Scalar(v),
+                        ) => rule(x, m, v, *g),
+                        (
+                            Value::Matrix(x),
+                            Value::Matrix(g),
+                            Value::Matrix(m),
+                            Value::Matrix(v),
+                        ) => Zip::from(x)
+                            .and(g)
+                            .and(m)
+                            .and(v)
+                            .for_each(|x, &g, m, v| rule(x, m, v, g)),
                         _ => unreachable!("checked optimisation: state matches the learnables"),
                     }
                 }
@@ -121,9 +186,10 @@ impl Optimizer {
                 for ((x, g), v) in values.iter_mut().zip(grads).zip(&mut state.first) {
                     match (x, g, v) {
                         (Value::Scalar(x), Value::Scalar(g), Value::Scalar(v)) => rule(x, v, *g),
-                        (Value::Matrix(x), Value::Matrix(g), Value::Matrix(v)) => {
-                            Zip::from(x).and(g).and(v).for_each(|x, &g, v| rule(x, v, g))
-                        }
+                        (Value::Matrix(x), Value::Matrix(g), Value::Matrix(v)) => Zip::from(x)
+                            .and(g)
+                            .and(v)
+                            .for_each(|x, &g, v| rule(x, v, g)),
                         _ => unreachable!("checked optimisation: state matches the learnables"),
                     }
                 }

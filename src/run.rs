@@ -27,7 +27,13 @@ pub struct Settings {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shown {
     Scalar(f64),
-    Matrix { rows: usize, cols: usize, min: f64, max: f64, mean: f64 },
+    Matrix {
+        rows: usize,
+        cols: usize,
+        min: f64,
+        max: f64,
+        mean: f64,
+    },
     Text(String),
 }
 
@@ -72,18 +78,18 @@ pub struct OptimizeSummary {
 }
 
 /// Runs the program in float type `T`.
-pub fn execute<T: Dispatch>(program: &Program, io: &DiskIo, settings: &Settings, events: &mut dyn Events) -> Result<Vec<OptimizeSummary>, Failure> {
+pub fn execute<T: Dispatch>(
+    program: &Program,
+    io: &DiskIo,
+    settings: &Settings,
+    events: &mut dyn Events,
+) -> Result<Vec<OptimizeSummary>, Failure> {
     let graph = &program.graph;
     let mut values = Values::<T>::new(graph);
     let mut summaries = Vec::new();
     for step in &program.steps {
         match step {
-            Step::Learn { node, init } => {
-                values.compute(graph, &[*init], io)?;
-                let v = values.get(*init).clone();
-                values.invalidate(&graph.descendants(&[*node]));
-                values.set(*node, v);
-            }
+            Step::Learn { node, init } => learn(program, *node, *init, &mut values, io)?,
             Step::Print { what, text, .. } => {
                 let shown = match what {
                     Printable::Text(t) => Shown::Text(t.clone()),
@@ -105,11 +111,31 @@ pub fn execute<T: Dispatch>(program: &Program, io: &DiskIo, settings: &Settings,
     Ok(summaries)
 }
 
+/// `learn node = init`: sets the learnable to init's value (and forgets what depended on it).
+pub fn learn<T: Dispatch>(
+    program: &Program,
+    node: NodeId,
+    init: NodeId,
+    values: &mut Values<T>,
+    io: &DiskIo,
+) -> Result<(), Failure> {
+    let graph = &program.graph;
+    values.compute(graph, &[init], io)?;
+    let v = values.get(init).clone();
+    values.invalidate(&graph.descendants(&[node]));
+    values.set(node, v);
+    Ok(())
+}
+
 fn show<T: Dispatch>(v: &Value<T>) -> Shown {
     match v {
         Value::Scalar(s) => Shown::Scalar(s.as_f64()),
         Value::Matrix(m) => {
-            let (min, max) = m.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v.as_f64()), hi.max(v.as_f64())));
+            let (min, max) = m
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v.as_f64()), hi.max(v.as_f64()))
+                });
             let mean = m.iter().map(|v| v.as_f64()).sum::<f64>() / m.len().max(1) as f64;
             Shown::Matrix {
                 rows: m.nrows(),
@@ -123,26 +149,56 @@ fn show<T: Dispatch>(v: &Value<T>) -> Shown {
 }
 
 /// Applies the range policy for 8/16-bit images; `.npy` keeps exact values.
-fn save(s: &Save, m: Array2<f64>, settings: &Settings, events: &mut dyn Events) -> Result<(), Failure> {
+fn save(
+    s: &Save,
+    m: Array2<f64>,
+    settings: &Settings,
+    events: &mut dyn Events,
+) -> Result<(), Failure> {
     let fail = |message: String, help: &str| Failure {
         span: Some(s.span),
         message,
         help: help.to_string(),
     };
-    let path = io::output_path(&settings.out_dir, &s.path, settings.allow_write_anywhere).map_err(|e| fail(e, "write inside the output folder (see `--out`), or pass `--allow-write-anywhere`"))?;
-    let exact = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let m = if exact { m } else { in_range(m, s.range, &s.path, events).map_err(|e| fail(e, "choose `with range = \"clip\"` or `\"normalize\"`, or save as .npy to keep exact values"))? };
-    io::save_gray(&path, m.view(), s.bits).map_err(|e| fail(e, "check that the output folder is writable"))?;
+    let path = io::output_path(&settings.out_dir, &s.path, settings.allow_write_anywhere).map_err(
+        |e| {
+            fail(
+                e,
+                "write inside the output folder (see `--out`), or pass `--allow-write-anywhere`",
+            )
+        },
+    )?;
+    let exact = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let m = if exact {
+        m
+    } else {
+        in_range(m, s.range, &s.path, events).map_err(|e| fail(e, "choose `with range = \"clip\"` or `\"normalize\"`, or save as .npy to keep exact values"))?
+    };
+    io::save_gray(&path, m.view(), s.bits)
+        .map_err(|e| fail(e, "check that the output folder is writable"))?;
     events.saved(&path, m.nrows(), m.ncols());
     Ok(())
 }
 
 /// Maps values into [0, 1] by policy, saying what it did. Non-finite values are always refused.
-pub fn in_range(mut m: Array2<f64>, policy: RangePolicy, what: &str, events: &mut dyn Events) -> Result<Array2<f64>, String> {
+pub fn in_range(
+    mut m: Array2<f64>,
+    policy: RangePolicy,
+    what: &str,
+    events: &mut dyn Events,
+) -> Result<Array2<f64>, String> {
     if let Some(bad) = m.iter().find(|v| !v.is_finite()) {
-        return Err(format!("\"{what}\" has a non-finite value ({bad}); an image cannot hold it"));
+        return Err(format!(
+            "\"{what}\" has a non-finite value ({bad}); an image cannot hold it"
+        ));
     }
-    let (lo, hi) = m.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = m
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     match policy {
         RangePolicy::Normalize => {
             let span = hi - lo;
@@ -152,7 +208,9 @@ pub fn in_range(mut m: Array2<f64>, policy: RangePolicy, what: &str, events: &mu
             let outside = m.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
             if outside > 0 {
                 if policy == RangePolicy::Error {
-                    return Err(format!("\"{what}\": {outside} values lie outside [0, 1] (range {lo:.4} … {hi:.4})"));
+                    return Err(format!(
+                        "\"{what}\": {outside} values lie outside [0, 1] (range {lo:.4} … {hi:.4})"
+                    ));
                 }
                 events.warn(&format!(
                     "\"{what}\": clipped {outside} of {} values outside [0, 1] (range {lo:.4} … {hi:.4}); `with range = \"normalize\"` rescales instead",
@@ -178,7 +236,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn optimize<T: Dispatch>(program: &Program, o: &Optimize, values: &mut Values<T>, io: &DiskIo, events: &mut dyn Events) -> Result<OptimizeSummary, Failure> {
+fn optimize<T: Dispatch>(
+    program: &Program,
+    o: &Optimize,
+    values: &mut Values<T>,
+    io: &DiskIo,
+    events: &mut dyn Events,
+) -> Result<OptimizeSummary, Failure> {
     let graph = &program.graph;
     let relevant = grad::relevant(graph, o.loss, &o.over);
     let dirty = graph.descendants(&o.over);
@@ -186,10 +250,12 @@ fn optimize<T: Dispatch>(program: &Program, o: &Optimize, values: &mut Values<T>
     let mut state = o.optimizer.init::<T>(&types);
     let mut losses = Vec::with_capacity(o.steps + 1);
     let mut times = Vec::with_capacity(o.steps);
-    let diverged = |k: usize, what: &str| Failure {
+    let diverged = |k: usize, what: &str| {
+        Failure {
         span: Some(o.span),
         message: format!("the optimisation diverged at step {k}: {what} is not finite"),
         help: "lower the learning rate, or check the loss for divisions by zero (normalize of a constant, log of 0)".into(),
+    }
     };
     for k in 1..=o.steps {
         let start = Instant::now();
@@ -222,7 +288,12 @@ fn optimize<T: Dispatch>(program: &Program, o: &Optimize, values: &mut Values<T>
     })
 }
 
-fn forward_loss<T: Dispatch>(graph: &crate::graph::Graph, values: &mut Values<T>, loss: NodeId, io: &DiskIo) -> Result<f64, Failure> {
+fn forward_loss<T: Dispatch>(
+    graph: &crate::graph::Graph,
+    values: &mut Values<T>,
+    loss: NodeId,
+    io: &DiskIo,
+) -> Result<f64, Failure> {
     values.compute(graph, &[loss], io)?;
     Ok(values.get(loss).scalar().as_f64())
 }

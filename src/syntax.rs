@@ -18,7 +18,10 @@ struct Grammar;
 pub fn parse(src: &str) -> Result<Script, Problem> {
     let mut pairs = Grammar::parse(Rule::file, src).map_err(|e| syntax_problem(src, e))?;
     let file = pairs.next().into_iter().flat_map(|p| p.into_inner());
-    let stmts = file.filter(|p| p.as_rule() != Rule::EOI).map(stmt).collect();
+    let stmts = file
+        .filter(|p| p.as_rule() != Rule::EOI)
+        .map(stmt)
+        .collect();
     Ok(Script { stmts })
 }
 
@@ -84,7 +87,10 @@ fn stmt(p: Pair<Rule>) -> Stmt {
     let rule = p.as_rule();
     let whole = span(&p);
     let mut it = parts(p);
-    let mut next = || it.next().unwrap_or_else(|| unreachable!("grammar guarantees the part"));
+    let mut next = || {
+        it.next()
+            .unwrap_or_else(|| unreachable!("grammar guarantees the part"))
+    };
     match rule {
         Rule::param_stmt => Stmt::Param {
             name: ident(next()),
@@ -103,7 +109,11 @@ fn stmt(p: Pair<Rule>) -> Stmt {
             let e = expr(next());
             let path = string(next());
             let opts = it.next().map(with_opts).unwrap_or_default();
-            Stmt::Save { expr: e, path, opts }
+            Stmt::Save {
+                expr: e,
+                path,
+                opts,
+            }
         }
         Rule::fn_stmt => {
             let name = ident(next());
@@ -170,7 +180,10 @@ fn clause(p: Pair<Rule>) -> Clause {
     let rule = p.as_rule();
     let sp = span(&p);
     let mut it = parts(p);
-    let mut next = || it.next().unwrap_or_else(|| unreachable!("grammar guarantees the part"));
+    let mut next = || {
+        it.next()
+            .unwrap_or_else(|| unreachable!("grammar guarantees the part"))
+    };
     match rule {
         Rule::record_clause => {
             let e = expr(next());
@@ -192,7 +205,11 @@ fn clause(p: Pair<Rule>) -> Clause {
         Rule::log_clause => {
             let path = string(next());
             let opts = it.next().map(with_opts).unwrap_or_default();
-            Clause::Log { path, opts, span: sp }
+            Clause::Log {
+                path,
+                opts,
+                span: sp,
+            }
         }
         Rule::checkpoint_clause => Clause::Checkpoint {
             path: string(next()),
@@ -203,7 +220,10 @@ fn clause(p: Pair<Rule>) -> Clause {
 }
 
 fn literal(p: Pair<Rule>) -> Expr {
-    let inner = p.into_inner().next().unwrap_or_else(|| unreachable!("literal"));
+    let inner = p
+        .into_inner()
+        .next()
+        .unwrap_or_else(|| unreachable!("literal"));
     expr_of(inner)
 }
 
@@ -359,14 +379,19 @@ fn syntax_problem(src: &str, e: pest::error::Error<Rule>) -> Problem {
     // pest reports where the attempt failed; a missing comma between call arguments shows up
     // at the second argument, so say what is likely missing.
     let before = src[..start.min(src.len())].trim_end();
-    let help = if before.ends_with(|c: char| c.is_alphanumeric() || c == ')' || c == '"') && in_brackets(before) {
+    let help = if before.ends_with(|c: char| c.is_alphanumeric() || c == ')' || c == '"')
+        && in_brackets(before)
+    {
         "is a `,` missing between two arguments?".to_string()
     } else if found == "end of line" || found == "end of file" {
         "the statement is incomplete: finish it on this line, or end the line with `\\` to continue it".to_string()
     } else {
         "see the language reference in the README (`imgx ops` lists the primitives)".to_string()
     };
-    problem = problem.label(Span::new(start, end.max(start + 1).min(src.len().max(start))), format!("expected {message_short}", message_short = short(&message)));
+    problem = problem.label(
+        Span::new(start, end.max(start + 1).min(src.len().max(start))),
+        format!("expected {message_short}", message_short = short(&message)),
+    );
     problem.help(help)
 }
 
@@ -384,7 +409,10 @@ fn describe_at(src: &str, at: usize) -> String {
         None => "end of file".into(),
         Some('\n') | Some('\r') => "end of line".into(),
         Some(c) => {
-            let word: String = src[at..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let word: String = src[at..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if word.is_empty() {
                 format!("`{c}`")
             } else {
@@ -405,13 +433,50 @@ mod tests {
     #[test]
     fn precedence_follows_the_language() {
         // `-m .^ 2` is `-(m .^ 2)`; `a + b * c'` is `a + (b * (c'))`
-        let Stmt::Let { value, .. } = one("y = -m .^ 2") else { panic!() };
-        let ExprKind::Unary { op: Operator::Neg, arg, .. } = value.kind else { panic!("{value:?}") };
-        assert!(matches!(arg.kind, ExprKind::Binary { op: Operator::Pow, .. }));
-        let Stmt::Let { value, .. } = one("y = a + b * c'") else { panic!() };
-        let ExprKind::Binary { op: Operator::Add, rhs, .. } = value.kind else { panic!() };
-        let ExprKind::Binary { op: Operator::Mul, rhs: c, .. } = rhs.kind else { panic!() };
-        assert!(matches!(c.kind, ExprKind::Unary { op: Operator::Transpose, .. }));
+        let Stmt::Let { value, .. } = one("y = -m .^ 2") else {
+            panic!()
+        };
+        let ExprKind::Unary {
+            op: Operator::Neg,
+            arg,
+            ..
+        } = value.kind
+        else {
+            panic!("{value:?}")
+        };
+        assert!(matches!(
+            arg.kind,
+            ExprKind::Binary {
+                op: Operator::Pow,
+                ..
+            }
+        ));
+        let Stmt::Let { value, .. } = one("y = a + b * c'") else {
+            panic!()
+        };
+        let ExprKind::Binary {
+            op: Operator::Add,
+            rhs,
+            ..
+        } = value.kind
+        else {
+            panic!()
+        };
+        let ExprKind::Binary {
+            op: Operator::Mul,
+            rhs: c,
+            ..
+        } = rhs.kind
+        else {
+            panic!()
+        };
+        assert!(matches!(
+            c.kind,
+            ExprKind::Unary {
+                op: Operator::Transpose,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -424,7 +489,9 @@ mod tests {
     fn spans_point_at_source() {
         let src = "m = noise(4, 4)\nprint m' * m";
         let s = parse(src).unwrap();
-        let Stmt::Print { expr } = &s.stmts[1] else { panic!() };
+        let Stmt::Print { expr } = &s.stmts[1] else {
+            panic!()
+        };
         assert_eq!(expr.span.text(src), "m' * m");
     }
 
@@ -432,7 +499,9 @@ mod tests {
     fn optimize_clauses_on_following_lines() {
         let src = "optimize l over x with adam(lr = 0.01) steps 10\n  record x every 2 to \"a.gif\"\n  log to \"l.csv\"\nprint l";
         let s = parse(src).unwrap();
-        let Stmt::Optimize { clauses, .. } = &s.stmts[0] else { panic!() };
+        let Stmt::Optimize { clauses, .. } = &s.stmts[0] else {
+            panic!()
+        };
         assert_eq!(clauses.len(), 2);
         assert_eq!(s.stmts.len(), 2);
     }

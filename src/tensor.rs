@@ -101,7 +101,8 @@ impl Type {
     /// The shape of a matrix type. The checker has made sure the type is a matrix where this is
     /// called, so a scalar here is an engine bug.
     pub fn dims(self) -> Shape {
-        self.shape().unwrap_or_else(|| unreachable!("checked call: expected a matrix type"))
+        self.shape()
+            .unwrap_or_else(|| unreachable!("checked call: expected a matrix type"))
     }
     /// Number of floats a value of this type holds.
     pub fn len(self) -> usize {

@@ -18,21 +18,20 @@ const COLS: Param = req("cols", Kind::Int, "number of columns, at least 1");
 /// Shared by every primitive that makes a matrix of a given size (also `resize`).
 pub(super) fn shape_attrs(attrs: &Attrs, name: &str) -> Result<Shape, CheckError> {
     let s = Shape::new(attrs.int("rows"), attrs.int("cols"));
-    let zeros: Vec<&'static str> = [("rows", s.rows), ("cols", s.cols)]
-        .into_iter()
-        .filter_map(|(p, n)| (n == 0).then_some(p))
-        .collect();
-    if zeros.is_empty() {
-        return Ok(s);
-    }
     let err = CheckError::new(
         "bad_argument",
         format!("{name} cannot make a {s} matrix: rows and cols must be at least 1"),
-        "give sizes of 1 or more",
+        "rows and cols count elements; give each a whole number of 1 or more",
     );
-    Err(zeros
+    let err = [("rows", s.rows), ("cols", s.cols)]
         .into_iter()
-        .fold(err, |e, p| e.label(Arg::Attr(p), "0 here")))
+        .filter(|&(_, n)| n == 0)
+        .fold(err, |e, (p, _)| e.label(Arg::Attr(p), "0 here"));
+    if err.labels.is_empty() {
+        Ok(s)
+    } else {
+        Err(err)
+    }
 }
 
 impl Meta for Fill {

@@ -12,11 +12,13 @@ impl Meta for Load {
     fn doc(&self) -> Doc {
         Doc {
             summary: "an image file as a gray matrix in [0, 1], rows = the image's height",
-            details: "Reads PNG, JPEG, TIFF, GIF and BMP. Colour is converted to gray as Julia's \
-                      Colors.jl does (0.299 R + 0.587 G + 0.114 B, rounded at 8 bits, then / 255); alpha \
-                      is dropped. A relative path is relative to the script's folder, or to the current \
-                      folder when it came from --set. The file's shape is read when the script is \
-                      checked, so a missing or unreadable file is reported before anything runs.",
+            details: "Reads PNG, JPEG, TIFF, GIF, BMP and 2-D float .npy arrays (taken as they are, \
+                      so possibly outside [0, 1]). Colour is converted to gray exactly as Julia's \
+                      Colors.jl does (Rec. 601 luma 0.299 R + 0.587 G + 0.114 B, rounded at the file's \
+                      bit depth); alpha is dropped. A relative path is relative to the script's folder, \
+                      or to the current folder when it came from --set. The file's shape is read when \
+                      the script is checked, so a missing or unreadable file is reported before \
+                      anything runs.",
             gradient: "none: an image file is a constant (to optimise an image, bind it with `learn`)",
             example: "img = load(\"mandrill.tiff\")",
         }
@@ -33,9 +35,9 @@ impl Meta for Load {
         io.image_shape(path).map(Type::Matrix).map_err(|reason| {
             CheckError::new(
                 "image_unreadable",
-                format!("cannot read the image \"{}\": {reason}", path.value),
-                "check that the file exists and is a PNG, JPEG, TIFF, GIF or BMP image; a relative path \
-                 in a script is relative to the script's folder, one given with --set to the current folder",
+                reason,
+                "check the path and the file; a relative path in a script is relative to the \
+                 script's folder, one given with --set to the current folder",
             )
             .label(Arg::Attr("path"), format!("{}", io.resolve(path).display()))
         })
@@ -46,16 +48,10 @@ impl Meta for Load {
 }
 
 impl<T: Real> Op<T> for Load {
+    /// The reason of a failure is the [`Io`]'s, which names the file.
     fn forward(&self, _: &[&Value<T>], attrs: &Attrs, io: &dyn Io) -> Result<Value<T>, String> {
-        let path = attrs.str("path");
-        io.read_gray(path)
-            .map(|gray| Value::Matrix(gray.mapv(T::lit)))
-            .map_err(|reason| {
-                format!(
-                    "cannot read the image {}: {reason}",
-                    io.resolve(path).display()
-                )
-            })
+        let gray = io.read_gray(attrs.str("path"))?;
+        Ok(Value::Matrix(gray.mapv(T::lit)))
     }
 
     /// No inputs, no gradients.
@@ -117,7 +113,7 @@ mod tests {
             .check(&[], &attrs(p, &path("gone.png")), &Missing)
             .unwrap_err();
         assert_eq!(e.code, "image_unreadable");
-        assert!(e.message.contains("no such file"), "{}", e.message);
+        assert_eq!(e.message, "no such file");
         assert_eq!(
             e.labels,
             vec![(Arg::Attr("path"), "/scripts/gone.png".to_string())]

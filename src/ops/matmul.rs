@@ -12,7 +12,8 @@ impl Meta for Matmul {
     fn doc(&self) -> Doc {
         Doc {
             summary: "matrix product a·b (also written a * b)",
-            details: "a is r×k, b is k×c, the result r×c. Sums run in a fixed order, so results do not \
+            details:
+                "a is r×k, b is k×c, the result r×c. Sums run in a fixed order, so results do not \
                       depend on the thread count.",
             gradient: "da = g·bᵀ, db = aᵀ·g",
             example: "p = matmul(a, b')",
@@ -94,7 +95,10 @@ mod tests {
         use crate::tensor::{Shape, Type};
         let e = prim("matmul")
             .check(
-                &[Type::Matrix(Shape::new(2, 3)), Type::Matrix(Shape::new(2, 3))],
+                &[
+                    Type::Matrix(Shape::new(2, 3)),
+                    Type::Matrix(Shape::new(2, 3)),
+                ],
                 &Attrs::default(),
                 &crate::ops::testing::FakeIo,
             )

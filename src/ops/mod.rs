@@ -26,16 +26,16 @@ mod arith;
 mod clamp;
 mod concat;
 mod fill;
+mod load;
+mod loss;
 mod matmul;
+mod noise;
+mod normalize;
 mod reduce;
 mod resize;
+mod softmax;
 mod transpose;
 mod warp;
-mod softmax;
-mod normalize;
-mod loss;
-mod noise;
-mod load;
 
 /// Every primitive, in the order `imgx ops` lists them.
 pub static PRIMITIVES: &[&dyn Primitive] = &[
@@ -331,7 +331,8 @@ pub trait Meta: Sync {
 /// The numeric part of a primitive, for one float type.
 pub trait Op<T: Real> {
     /// Computes the result. Fails only for outside-world reasons (a file that vanished).
-    fn forward(&self, inputs: &[&Value<T>], attrs: &Attrs, io: &dyn Io) -> Result<Value<T>, String>;
+    fn forward(&self, inputs: &[&Value<T>], attrs: &Attrs, io: &dyn Io)
+        -> Result<Value<T>, String>;
 
     /// Vector-Jacobian product: given the gradient of a scalar with respect to the output,
     /// returns one entry per edge input: its gradient, or `None` where `needs[i]` is false
@@ -351,17 +352,20 @@ pub trait Op<T: Real> {
 pub trait Primitive: Meta + Op<f32> + Op<f64> {}
 impl<P: Meta + Op<f32> + Op<f64>> Primitive for P {}
 
+/// An element-wise rule for one float type: f(x), and f'(x) given (x, f(x)).
+pub type Rule<T> = (fn(T) -> T, fn(T, T) -> T);
+
 /// Dispatches the numeric part by float type, so generic engine code can call a `dyn Primitive`.
 pub trait Dispatch: Real {
     fn op(p: &dyn Primitive) -> &dyn Op<Self>;
-    fn pointwise(p: &PointwiseFns) -> (fn(Self) -> Self, fn(Self, Self) -> Self);
+    fn pointwise(p: &PointwiseFns) -> Rule<Self>;
 }
 
 impl Dispatch for f32 {
     fn op(p: &dyn Primitive) -> &dyn Op<f32> {
         p
     }
-    fn pointwise(p: &PointwiseFns) -> (fn(f32) -> f32, fn(f32, f32) -> f32) {
+    fn pointwise(p: &PointwiseFns) -> Rule<f32> {
         (p.f32, p.df32)
     }
 }
@@ -370,7 +374,7 @@ impl Dispatch for f64 {
     fn op(p: &dyn Primitive) -> &dyn Op<f64> {
         p
     }
-    fn pointwise(p: &PointwiseFns) -> (fn(f64) -> f64, fn(f64, f64) -> f64) {
+    fn pointwise(p: &PointwiseFns) -> Rule<f64> {
         (p.f64, p.df64)
     }
 }
@@ -387,14 +391,21 @@ pub fn operator(op: Operator, operands: &[Type]) -> Result<&'static dyn Primitiv
         Operator::Mul if is_matrix(0) && is_matrix(1) => "matmul",
         Operator::Mul | Operator::ElemMul => "mul",
         Operator::Div if is_matrix(1) => {
-            return Err("`/` divides by a scalar; for element-wise division of matrices write `./`".into())
+            return Err(
+                "`/` divides by a scalar; for element-wise division of matrices write `./`".into(),
+            )
         }
         Operator::Div | Operator::ElemDiv => "div",
         Operator::Pow => "pow",
         Operator::Neg => "neg",
         Operator::Transpose => "transpose",
     };
-    lookup(name).ok_or_else(|| format!("the primitive `{name}` behind `{}` is not registered", op.symbol()))
+    lookup(name).ok_or_else(|| {
+        format!(
+            "the primitive `{name}` behind `{}` is not registered",
+            op.symbol()
+        )
+    })
 }
 
 /// Shared shape rule of element-wise binary operations with scalar broadcasting: both matrices
@@ -435,7 +446,9 @@ impl Default {
             }),
             Default::Func(name) => {
                 let p = lookup(name).and_then(|p| p.pointwise());
-                let p = p.unwrap_or_else(|| unreachable!("default function `{name}` is a registered element-wise primitive"));
+                let p = p.unwrap_or_else(|| {
+                    unreachable!("default function `{name}` is a registered element-wise primitive")
+                });
                 Static::Func(Arc::new(ElemFn::call(p, ElemFn::X)))
             }
         }

@@ -159,7 +159,7 @@ mod tests {
     fn rescales_by_hand() {
         let m = rows(2, 2, &[2., 4., 3., 6.]);
         assert_eq!(
-            forward("normalize", &[m.clone()], &[]),
+            forward("normalize", std::slice::from_ref(&m), &[]),
             rows(2, 2, &[0., 0.5, 0.25, 1.])
         );
         assert_eq!(
@@ -172,7 +172,7 @@ mod tests {
     fn constant_matrix_gives_zeros_and_no_gradient() {
         let m = rows(2, 2, &[3., 3., 3., 3.]);
         assert_eq!(
-            forward("normalize", &[m.clone()], &SIGNED),
+            forward("normalize", std::slice::from_ref(&m), &SIGNED),
             Value::zeros(m.ty())
         );
         let a = crate::ops::testing::attrs(prim("normalize"), &[]);

@@ -143,7 +143,7 @@ fn pick<T: Real>(m: &Array2<T>, better: fn(T, T) -> bool) -> (usize, usize) {
     best
 }
 
-/// y = m[k] for k = pick(m, better); dm = g at k, 0 elsewhere.
+/// The gradient of y = m[k] (k from [`pick`]): g at k, 0 elsewhere.
 fn extreme_grad<T: Real>(m: &Array2<T>, k: (usize, usize), g: T) -> Array2<T> {
     let mut d = Array2::zeros(m.raw_dim());
     d[k] = g;

@@ -49,6 +49,8 @@ impl Meta for Resize {
 /// coordinate and the weight of the second.
 type Tap<T> = (usize, usize, T);
 
+/// Output index d samples the input at (d + 0.5)·in/out − 0.5 (half-pixel centres), clamped to
+/// [0, in − 1].
 fn taps<T: Real>(n_in: usize, n_out: usize) -> Vec<Tap<T>> {
     let scale = n_in as f64 / n_out as f64;
     (0..n_out)

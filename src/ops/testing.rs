@@ -1,15 +1,19 @@
 //! Test helpers shared by the primitive files: random inputs, an in-memory [`Io`], and a
 //! gradient check of one primitive against central finite differences in f64.
 
-use super::{lookup, Attrs, Dispatch, Io, Meta, Primitive, Static, Text};
+use super::{lookup, Attrs, Dispatch, Io, Primitive, Static, Text};
 use crate::tensor::{Shape, Type, Value};
 use ndarray::Array2;
 use std::path::PathBuf;
 
 /// A deterministic pseudo-random matrix with entries in (0.1, 1.1), different for each seed.
 pub fn matrix(rows: usize, cols: usize, seed: u64) -> Value<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x2545_F491_4F6C_DD1D);
-    Value::Matrix(Array2::from_shape_fn((rows, cols), |_| 0.1 + next(&mut state)))
+    let mut state = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x2545_F491_4F6C_DD1D);
+    Value::Matrix(Array2::from_shape_fn((rows, cols), |_| {
+        0.1 + next(&mut state)
+    }))
 }
 
 /// A matrix of given entries, row by row.
@@ -38,7 +42,9 @@ impl Io for FakeIo {
         Ok(Shape::new(4, 6))
     }
     fn read_gray(&self, _: &Text) -> Result<Array2<f64>, String> {
-        Ok(Array2::from_shape_fn((4, 6), |(r, c)| (r * 6 + c) as f64 / 23.0))
+        Ok(Array2::from_shape_fn((4, 6), |(r, c)| {
+            (r * 6 + c) as f64 / 23.0
+        }))
     }
 }
 
@@ -65,10 +71,18 @@ pub fn forward(name: &str, inputs: &[Value<f64>], given: &[(&'static str, Static
     let p = prim(name);
     let a = attrs(p, given);
     let types: Vec<Type> = inputs.iter().map(Value::ty).collect();
-    let ty = p.check(&types, &a, &FakeIo).unwrap_or_else(|e| panic!("{name}: check refused: {e:?}"));
+    let ty = p
+        .check(&types, &a, &FakeIo)
+        .unwrap_or_else(|e| panic!("{name}: check refused: {e:?}"));
     let refs: Vec<&Value<f64>> = inputs.iter().collect();
-    let out = <f64 as Dispatch>::op(p).forward(&refs, &a, &FakeIo).expect("forward");
-    assert_eq!(out.ty(), ty, "{name}: forward result differs from the checked type");
+    let out = <f64 as Dispatch>::op(p)
+        .forward(&refs, &a, &FakeIo)
+        .expect("forward");
+    assert_eq!(
+        out.ty(),
+        ty,
+        "{name}: forward result differs from the checked type"
+    );
     out
 }
 
@@ -89,11 +103,21 @@ pub fn gradcheck_primitive(name: &str, inputs: &[Value<f64>], given: &[(&'static
     let project = |v: &Value<f64>| -> f64 { v.iter().zip(w.iter()).map(|(a, b)| a * b).sum() };
     let needs = vec![true; inputs.len()];
     let grads = op.backward(&refs, &out, &w, &a, &needs);
-    assert_eq!(grads.len(), inputs.len(), "{name}: backward must return one entry per input");
+    assert_eq!(
+        grads.len(),
+        inputs.len(),
+        "{name}: backward must return one entry per input"
+    );
     let eps = 1e-6;
     for (i, g) in grads.iter().enumerate() {
-        let g = g.as_ref().unwrap_or_else(|| panic!("{name}: no gradient for input {i}"));
-        assert_eq!(g.ty(), inputs[i].ty(), "{name}: gradient {i} has the wrong type");
+        let g = g
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no gradient for input {i}"));
+        assert_eq!(
+            g.ty(),
+            inputs[i].ty(),
+            "{name}: gradient {i} has the wrong type"
+        );
         let analytic: Vec<f64> = g.iter().collect();
         for (k, &an) in analytic.iter().enumerate() {
             let at = |delta: f64| {
@@ -121,8 +145,16 @@ pub fn gradcheck_primitive(name: &str, inputs: &[Value<f64>], given: &[(&'static
 pub fn check_pointwise(p: &dyn Primitive, cases: &[(f64, f64)]) {
     for &(x, want) in cases {
         let got = forward(p.name(), &[Value::Scalar(x)], &[]).scalar();
-        assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "{}({x}) = {got}, want {want}", p.name());
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "{}({x}) = {got}, want {want}",
+            p.name()
+        );
         let m = forward(p.name(), &[rows(1, 2, &[x, x])], &[]);
-        assert!(m.iter().all(|v| v == got), "{}: matrix and scalar disagree", p.name());
+        assert!(
+            m.iter().all(|v| v == got),
+            "{}: matrix and scalar disagree",
+            p.name()
+        );
     }
 }

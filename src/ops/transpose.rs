@@ -1,6 +1,6 @@
 //! `transpose(m)`, also written `m'`.
 
-use super::{req, Attrs, Param, CheckError, Doc, Io, Kind, Meta, Op, PointwiseFns, Signature};
+use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
 use crate::tensor::{Real, Type, Value};
 
 pub struct Transpose;
@@ -41,7 +41,14 @@ impl<T: Real> Op<T> for Transpose {
     }
 
     /// dm = gᵀ
-    fn backward(&self, _: &[&Value<T>], _: &Value<T>, g: &Value<T>, _: &Attrs, _: &[bool]) -> Vec<Option<Value<T>>> {
+    fn backward(
+        &self,
+        _: &[&Value<T>],
+        _: &Value<T>,
+        g: &Value<T>,
+        _: &Attrs,
+        _: &[bool],
+    ) -> Vec<Option<Value<T>>> {
         vec![Some(flip(g))]
     }
 }
@@ -59,7 +66,10 @@ mod tests {
 
     #[test]
     fn transposes() {
-        assert_eq!(forward("transpose", &[rows(2, 3, &[1., 2., 3., 4., 5., 6.])], &[]), rows(3, 2, &[1., 4., 2., 5., 3., 6.]));
+        assert_eq!(
+            forward("transpose", &[rows(2, 3, &[1., 2., 3., 4., 5., 6.])], &[]),
+            rows(3, 2, &[1., 4., 2., 5., 3., 6.])
+        );
     }
 
     #[test]
