@@ -20,7 +20,7 @@ impl Meta for Load {
                       the script is checked, so a missing or unreadable file is reported before \
                       anything runs.",
             gradient: "none: an image file is a constant (to optimise an image, bind it with `learn`)",
-            example: "img = load(\"mandrill.tiff\")",
+            example: "img = load(\"images/clouds.png\")",
         }
     }
     fn signature(&self) -> Signature {

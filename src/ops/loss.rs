@@ -34,7 +34,7 @@ impl Meta for Loss {
             summary: "distance between a and b: Frobenius norm of a − b, or mean squared error",
             details: "kind = \"frobenius\" (the default, the poster's loss): sqrt(Σ (a − b)²), not squared. \
                       kind = \"mse\": Σ (a − b)² / N with N the number of entries. a and b have one shape; \
-                      the result is a scalar. Sums run in memory order.",
+                      the result is a scalar. Sums run row by row, then over the rows.",
             gradient: "frobenius: da = g·(a − b)/‖a − b‖, zero where a = b (the norm has no gradient there); \
                        mse: da = g·2(a − b)/N; always db = −da",
             example: "l = loss(a, b)",
@@ -92,11 +92,16 @@ fn checked(attrs: &Attrs) -> Measure {
     measure(attrs).unwrap_or_else(|| unreachable!("checked call: loss kind"))
 }
 
-/// Σ (a − b)²
+/// Σ (a − b)²: each row's sum, then the sum of those (short partial sums keep f32 accurate).
 fn squared_distance<T: Real>(x: &[&Value<T>]) -> T {
-    Zip::from(x[0].matrix())
-        .and(x[1].matrix())
-        .fold(T::zero(), |acc, &a, &b| acc + (a - b) * (a - b))
+    Zip::from(x[0].matrix().rows())
+        .and(x[1].matrix().rows())
+        .fold(T::zero(), |total, a, b| {
+            total
+                + Zip::from(a)
+                    .and(b)
+                    .fold(T::zero(), |row, &a, &b| row + (a - b) * (a - b))
+        })
 }
 
 impl<T: Real> Op<T> for Loss {
