@@ -711,6 +711,12 @@ impl Lowerer<'_> {
         attr_spans: &[(&'static str, Span)],
         span: Span,
     ) -> Val {
+        let graph = &self.graph;
+        let producer = |id: NodeId| match &graph.node(id).kind {
+            NodeKind::Apply { prim, .. } => Some((*prim, graph.inputs(id))),
+            _ => None,
+        };
+        let (prim, inputs) = ops::fuse(prim, &inputs, producer).unwrap_or((prim, inputs));
         let types: Vec<Type> = inputs.iter().map(|i| self.graph.node(*i).ty).collect();
         match prim.check(&types, &attrs, self.io) {
             Ok(ty) => Val::Node(self.graph.add(

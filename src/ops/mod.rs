@@ -26,6 +26,7 @@ mod arith;
 mod clamp;
 mod concat;
 mod fill;
+mod gram;
 mod load;
 mod loss;
 mod matmul;
@@ -40,6 +41,7 @@ mod warp;
 /// Every primitive, in the order `imgx ops` lists them.
 pub static PRIMITIVES: &[&dyn Primitive] = &[
     &matmul::Matmul,
+    &gram::Gram,
     &transpose::Transpose,
     &warp::Warp,
     &softmax::Softmax(softmax::Axis::Rows),
@@ -406,6 +408,25 @@ pub fn operator(op: Operator, operands: &[Type]) -> Result<&'static dyn Primitiv
             op.symbol()
         )
     })
+}
+
+/// A cheaper primitive computing the same as `prim` applied to `inputs`, if the registry knows
+/// one: `matmul(transpose(m), m)` (that is, `m' * m`) becomes `gram(m)`. `producer` tells what
+/// computes an input: its primitive and that primitive's inputs. Like [`operator`], this is a
+/// table the checker consults without knowing any primitive itself.
+pub fn fuse<Id: Copy + PartialEq>(
+    prim: &dyn Primitive,
+    inputs: &[Id],
+    producer: impl Fn(Id) -> Option<(&'static dyn Primitive, Vec<Id>)>,
+) -> Option<(&'static dyn Primitive, Vec<Id>)> {
+    if prim.name() != "matmul" {
+        return None;
+    }
+    let (left, right) = (inputs[0], inputs[1]);
+    match producer(left) {
+        Some((t, of)) if t.name() == "transpose" && of == [right] => Some((lookup("gram")?, vec![right])),
+        _ => None,
+    }
 }
 
 /// Shared shape rule of element-wise binary operations with scalar broadcasting: both matrices
