@@ -154,6 +154,17 @@ pub enum Stmt {
         clauses: Vec<Clause>,
         span: Span,
     },
+    /// `sweep name from a to b count n record expr to "path" [with …]`
+    Sweep {
+        name: Ident,
+        from: Expr,
+        to: Expr,
+        count: Expr,
+        expr: Expr,
+        path: StrLit,
+        opts: Vec<Kwarg>,
+        span: Span,
+    },
 }
 
 /// Optional parts of an `optimize` statement.

@@ -154,7 +154,7 @@ pub fn check_script(program: &Program, io: &DiskIo) -> Result<Vec<(usize, Vec<Ou
                     .collect();
                 results.push((i, check_node(program, &mut values, o.loss, &wrt, io)?));
             }
-            Step::Print { .. } | Step::Save(_) => {}
+            Step::Print { .. } | Step::Save(_) | Step::Sweep(_) => {}
         }
     }
     Ok(results)

@@ -39,6 +39,9 @@ const READABLE: &str = "PNG, TIFF, JPEG, BMP, GIF, or a 2-D float32/float64 .npy
 pub struct DiskIo {
     script_dir: PathBuf,
     current_dir: PathBuf,
+    /// Where outputs go ([`output_path`]), and whether they may go anywhere else.
+    out_dir: PathBuf,
+    allow_write_anywhere: bool,
     state: Mutex<State>,
 }
 
@@ -51,14 +54,31 @@ struct State {
 }
 
 impl DiskIo {
-    /// `script_dir`: the folder of the script (for paths written in it); `current_dir`: the
-    /// folder imgx runs in (for paths given on the command line).
+    /// `script_dir`: the folder of the script (for paths written in it, and the output folder
+    /// unless [`DiskIo::with_outputs`] says otherwise); `current_dir`: the folder imgx runs in
+    /// (for paths given on the command line).
     pub fn new(script_dir: PathBuf, current_dir: PathBuf) -> Self {
         DiskIo {
+            out_dir: script_dir.clone(),
             script_dir,
             current_dir,
+            allow_write_anywhere: false,
             state: Mutex::default(),
         }
+    }
+
+    /// Outputs go to `out_dir`; with `allow_write_anywhere`, also outside it.
+    pub fn with_outputs(self, out_dir: PathBuf, allow_write_anywhere: bool) -> Self {
+        DiskIo {
+            out_dir,
+            allow_write_anywhere,
+            ..self
+        }
+    }
+
+    /// The folder outputs go to.
+    pub fn out_dir(&self) -> &Path {
+        &self.out_dir
     }
 
     /// Every input file decoded so far, as resolved, with the SHA-256 (hex) of its bytes,
@@ -114,6 +134,18 @@ impl Io for DiskIo {
             .insert(resolved, (sha256_hex(&bytes), gray.clone()));
         Ok(gray)
     }
+
+    fn output_path(&self, path: &str) -> Result<PathBuf, String> {
+        output_path(&self.out_dir, path, self.allow_write_anywhere)
+    }
+}
+
+/// The memory the system can still give a process (Linux's MemAvailable), if it says.
+pub fn available_memory() -> Option<u64> {
+    let info = fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn cannot_load(path: &Text, resolved: &Path, reason: impl Display) -> String {
@@ -583,19 +615,123 @@ fn image_buffer<P: image::Pixel>(
     }
     let samples = (0..rows)
         .flat_map(|i| (0..cols).flat_map(move |j| channels.iter().map(move |c| c[[i, j]])))
-        .map(|v| {
-            debug_assert!(
-                (0.0..=1.0).contains(&v),
-                "value {v} outside [0, 1] saved as an image"
-            );
-            cast((v * max).round_ties_even())
-        })
+        .map(|v| cast(level(v, max)))
         .collect();
     let (width, height) = (
         u32::try_from(cols).map_err(|_| too_big())?,
         u32::try_from(rows).map_err(|_| too_big())?,
     );
     Ok(ImageBuffer::from_raw(width, height, samples).expect("buffer length matches the shape"))
+}
+
+/// The level of a value in [0, 1] at `max` (255 or 65535): `round(v · max)`, ties to even.
+fn level(v: f64, max: f64) -> f64 {
+    debug_assert!(
+        (0.0..=1.0).contains(&v),
+        "value {v} outside [0, 1] saved as an image"
+    );
+    (v * max).round_ties_even()
+}
+
+/// 8-bit gray levels of a matrix with values in [0, 1], rounded as [`save_gray`] rounds them.
+pub fn gray8(m: ArrayView2<f64>) -> Array2<u8> {
+    m.mapv(|v| level(v, 255.0) as u8)
+}
+
+/// Saves 8-bit gray levels as an image (PNG, TIFF, JPEG or BMP, by extension).
+pub fn save_gray8(path: &Path, levels: ArrayView2<u8>) -> Result<(), String> {
+    let Target::Image(format) = target(path)? else {
+        return Err(format!(
+            "cannot save `{}`: gray levels need an image format",
+            path.display()
+        ));
+    };
+    let (rows, cols) = levels.dim();
+    let pixels = levels.iter().copied().collect();
+    let image = u32::try_from(cols)
+        .ok()
+        .zip(u32::try_from(rows).ok())
+        .and_then(|(w, h)| ImageBuffer::from_raw(w, h, pixels))
+        .ok_or_else(|| {
+            format!(
+                "cannot save `{}`: a {rows}×{cols} matrix is no image size",
+                path.display()
+            )
+        })?;
+    save_image(path, &DynamicImage::ImageLuma8(image), format)
+}
+
+/// GIF frame delays are whole hundredths of a second, and browsers stretch delays below 2/100 s
+/// to 1/10 s: the fastest frame rate a GIF plays at everywhere.
+pub const GIF_MAX_FPS: f64 = 50.0;
+
+/// Writes 8-bit gray frames of one shape as a looping animated GIF with the exact 256-level gray
+/// palette (index k is gray k), so no level is lost and the bytes depend on the frames alone.
+///
+/// Frame i is shown from `round(100·i/fps)` to `round(100·(i+1)/fps)` hundredths of a second
+/// (at least 2), so uneven delays keep the average rate exact (30 fps: 3, 4, 3, 3, 4, 3, …).
+/// Each frame after the first stores only the rectangle where it differs from the one before.
+pub fn save_gif(path: &Path, frames: &[Array2<u8>], fps: f64) -> Result<(), String> {
+    let fail = |e: gif::EncodingError| format!("cannot encode `{}`: {e}", path.display());
+    let (rows, cols) = frames.first().map_or((0, 0), |f| f.dim());
+    let (Ok(width), Ok(height)) = (u16::try_from(cols), u16::try_from(rows)) else {
+        return Err(format!(
+            "cannot save `{}`: a GIF is at most 65535×65535 pixels, the frames are {rows}×{cols}",
+            path.display()
+        ));
+    };
+    if frames.is_empty() || rows == 0 || cols == 0 {
+        return Err(format!(
+            "cannot save `{}`: no frame to save",
+            path.display()
+        ));
+    }
+    assert!(
+        frames.iter().all(|f| f.dim() == (rows, cols)),
+        "GIF frames of different shapes"
+    );
+    let palette: Vec<u8> = (0..=255u8).flat_map(|k| [k, k, k]).collect();
+    let mut encoder = gif::Encoder::new(Vec::new(), width, height, &palette).map_err(fail)?;
+    encoder.set_repeat(gif::Repeat::Infinite).map_err(fail)?;
+    let at = |i: usize| (100.0 * i as f64 / fps).round();
+    let mut previous: Option<&Array2<u8>> = None;
+    for (i, frame) in frames.iter().enumerate() {
+        // The rows and columns [top, bottom) × [left, right) that changed.
+        let (top, bottom, left, right) = match previous {
+            None => (0, rows, 0, cols),
+            Some(p) => changed(p, frame).unwrap_or((0, 1, 0, 1)),
+        };
+        let buffer: Vec<u8> = frame
+            .slice(ndarray::s![top..bottom, left..right])
+            .iter()
+            .copied()
+            .collect();
+        let delay = (at(i + 1) - at(i)).clamp(2.0, f64::from(u16::MAX)) as u16;
+        encoder
+            .write_frame(&gif::Frame {
+                delay,
+                top: top as u16,
+                left: left as u16,
+                width: (right - left) as u16,
+                height: (bottom - top) as u16,
+                buffer: buffer.into(),
+                ..gif::Frame::default()
+            })
+            .map_err(fail)?;
+        previous = Some(frame);
+    }
+    write_atomic(path, &encoder.into_inner().map_err(fail)?)
+}
+
+/// The bounding box (top, bottom, left, right; ends exclusive) of the pixels where `b` differs
+/// from `a`, or `None` where they are equal.
+fn changed(a: &Array2<u8>, b: &Array2<u8>) -> Option<(usize, usize, usize, usize)> {
+    let mut bbox: Option<(usize, usize, usize, usize)> = None;
+    for ((i, j), _) in a.indexed_iter().filter(|&(ij, v)| b[ij] != *v) {
+        let (t, bo, l, r) = bbox.unwrap_or((i, i + 1, j, j + 1));
+        bbox = Some((t.min(i), bo.max(i + 1), l.min(j), r.max(j + 1)));
+    }
+    bbox
 }
 
 fn save_image(path: &Path, image: &DynamicImage, format: ImageFormat) -> Result<(), String> {
@@ -646,15 +782,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     written.map_err(fail)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of bytes, as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
 /// The SHA-256 of a file's contents, as 64 lowercase hex digits.
 pub fn sha256_file(path: &Path) -> Result<String, String> {
-    let bytes = fs::read(path)
-        .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
-    Ok(sha256_hex(&bytes))
+    read_bytes(path).map(|bytes| sha256_hex(&bytes))
+}
+
+/// The whole contents of a file (a checkpoint to resume from).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
+    fs::read(path).map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))
 }
 
 /// Resolves an output path written in a script against the output folder `out_dir`.

@@ -3,9 +3,12 @@
 //!
 //! Phases, each in its own module: [`syntax`] (pest) → [`ast`] → [`lower`] (checked [`graph`])
 //! → [`eval`] (forward) → [`grad`] (reverse mode) → [`optim`]; [`run`] executes a checked
-//! program; [`io`] is the only module that touches the disk; primitives live in [`ops`].
+//! program, keeping [`checkpoint`]s, drawing loss curves with [`plot`] and describing the run
+//! in a [`manifest`]; [`io`] is the only module that touches the disk; primitives live in
+//! [`ops`].
 
 pub mod ast;
+pub mod checkpoint;
 pub mod diag;
 pub mod docs;
 pub mod eval;
@@ -15,8 +18,10 @@ pub mod graph;
 pub mod io;
 pub mod lambda;
 pub mod lower;
+pub mod manifest;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod run;
 pub mod syntax;
 pub mod tensor;

@@ -6,11 +6,13 @@
 
 use crate::ast::{self, Arg, Clause, Expr, ExprKind, Ident, Kwarg, Operator, Script, Span, Stmt};
 use crate::diag::Problem;
+use crate::grad;
 use crate::graph::{Graph, Node, NodeId, NodeKind};
 use crate::lambda::ElemFn;
 use crate::ops::{self, Attrs, Io, Kind, Origin, Primitive, Static, Text};
 use crate::optim::{self, Optimizer};
 use crate::tensor::Type;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,6 +20,17 @@ use std::sync::Arc;
 pub const MAX_STEPS: f64 = 10_000_000.0;
 /// The largest whole-number attribute (sizes, seeds) a script may give.
 pub const MAX_INT: f64 = 1e9;
+/// The most elements one matrix may have (2^28, 1 GiB in f32), checked for every node.
+pub const MAX_ELEMENTS: usize = 1 << 28;
+/// How deeply expressions may nest once user functions are inlined.
+pub const MAX_NESTING: usize = 256;
+/// The most expressions checking may visit: inlining a function that calls another twice
+/// doubles the work at each level, so a short script could otherwise run for ever.
+pub const MAX_WORK: usize = 1_000_000;
+/// The memory assumed available when the system does not say (8 GiB).
+pub const ASSUMED_MEMORY: u64 = 8 << 30;
+/// "In this call of" labels on one problem, innermost first.
+const MAX_CALL_LABELS: usize = 4;
 
 /// A checked script, ready to run.
 pub struct Program {
@@ -43,6 +56,8 @@ pub enum Step {
     Save(Save),
     /// `optimize …`
     Optimize(Optimize),
+    /// `sweep …`
+    Sweep(Sweep),
 }
 
 /// What a `print` shows.
@@ -63,23 +78,65 @@ pub enum RangePolicy {
     Error,
 }
 
-/// `save expr to "path" [with bits = 16, range = "normalize"]`
+/// How a matrix becomes an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Colormap {
+    /// Values in [0, 1] as gray levels (the default).
+    Gray,
+    /// Values in [−1, 1] as colour: purple above 0, green below, brightness = magnitude.
+    Signed,
+}
+
+/// `save expr to "path" [with bits = 16, range = "normalize", colormap = "signed"]`
 pub struct Save {
     pub node: NodeId,
     pub path: String,
     pub span: Span,
     pub bits: u8,
     pub range: RangePolicy,
+    pub colormap: Colormap,
+}
+
+/// Where and how frames are written: `to "path.gif" [with fps = 30, range = "normalize",
+/// palindrome = true]` (a `.png` path writes numbered frames instead).
+pub struct Animation {
+    pub path: String,
+    pub span: Span,
+    pub range: RangePolicy,
+    pub fps: f64,
+    /// Play forwards, then backwards without repeating the ends, so the loop is seamless.
+    pub palindrome: bool,
 }
 
 /// `record expr every k to "path"`
 pub struct Record {
     pub node: NodeId,
     pub every: usize,
-    pub path: String,
-    pub span: Span,
-    pub range: RangePolicy,
-    pub fps: f64,
+    pub animation: Animation,
+}
+
+/// `sweep name from a to b count n record expr to "path"`
+pub struct Sweep {
+    /// The param swept.
+    pub param: String,
+    /// Each value of the param with the node of the expression lowered for it.
+    pub frames: Vec<(f64, NodeId)>,
+    /// Nodes from this one on were made for the frames: a run may drop their values once a
+    /// frame is taken.
+    pub fresh: NodeId,
+    pub animation: Animation,
+}
+
+/// The most values a `sweep` may take (each lowers its expression once).
+pub const MAX_SWEEP: f64 = 10_000.0;
+
+/// The `with …` options of an output, defaults filled in.
+struct OutputOpts {
+    bits: u8,
+    range: RangePolicy,
+    fps: f64,
+    palindrome: bool,
+    colormap: Colormap,
 }
 
 /// `optimize loss over xs with opt steps n` and its clauses.
@@ -138,6 +195,8 @@ struct Lowerer<'a> {
     graph: Graph,
     problems: Vec<Problem>,
     globals: HashMap<String, Binding>,
+    /// Where each global name of the script is defined (first), for "defined later".
+    definitions: HashMap<String, Span>,
     /// Local scopes of the user functions being inlined, innermost last.
     scopes: Vec<HashMap<String, Binding>>,
     fns: HashMap<String, FnDef>,
@@ -146,6 +205,14 @@ struct Lowerer<'a> {
     consts: HashMap<u64, NodeId>,
     steps: Vec<Step>,
     params: Vec<(String, Static)>,
+    /// Expressions being checked, one inside the other.
+    nesting: usize,
+    /// Expressions checked so far.
+    work: usize,
+    /// A limit of [`MAX_NESTING`] or [`MAX_WORK`] was hit: everything after is skipped.
+    gave_up: bool,
+    /// While a `sweep` lowers its expression: the param swept, and whether it was looked up.
+    swept: Option<(String, Cell<bool>)>,
 }
 
 /// Checks a parsed script. `overrides` are the `--set` values; `io` answers image headers.
@@ -161,13 +228,23 @@ pub fn lower(
         graph: Graph::default(),
         problems: Vec::new(),
         globals: HashMap::new(),
+        definitions: HashMap::new(),
         scopes: Vec::new(),
         fns: HashMap::new(),
         calls: Vec::new(),
         consts: HashMap::new(),
         steps: Vec::new(),
         params: Vec::new(),
+        nesting: 0,
+        work: 0,
+        gave_up: false,
+        swept: None,
     };
+    for stmt in script.stmts.iter().rev() {
+        if let Stmt::Let { name, .. } | Stmt::Learn { name, .. } | Stmt::Param { name, .. } = stmt {
+            l.definitions.insert(name.name.clone(), name.span);
+        }
+    }
     l.check_overrides(script, overrides);
     for stmt in &script.stmts {
         l.stmt(stmt, overrides);
@@ -194,6 +271,120 @@ pub fn lower(
     }
 }
 
+/// A conservative estimate of the bytes a run of `program` holds at its peak, for values of
+/// `precision` bytes (4 in f32, 8 in f64):
+/// - every node's value at once, since the forward pass keeps them all (they are the tape
+///   reverse mode reads) — except that a `sweep` keeps the nodes of one frame at a time;
+/// - plus the most demanding `optimize` or `sweep`: for an optimisation, a gradient for every
+///   node on a path from a learnable to the loss, the optimiser's state (Adam: two moments per
+///   learnable; SGD: one velocity), the copy of the learnables each update works on, and the
+///   8-bit frames its recordings collect (one per `every` steps); for a sweep, its 8-bit frames.
+///
+/// Not counted: temporaries inside one primitive, and the copy of each loaded image the disk
+/// keeps. [`check_memory`] compares the estimate with the memory available.
+pub fn estimate_bytes(program: &Program, precision: u64) -> u64 {
+    let graph = &program.graph;
+    let size = |id: NodeId| graph.node(id).ty.len() as u64;
+    let mut values: u64 = graph.ids().map(size).sum();
+    let mut peak_extra = 0;
+    for step in &program.steps {
+        let extra = match step {
+            Step::Optimize(o) => {
+                let on_path = grad::relevant(graph, o.loss, &o.over);
+                let grads: u64 = graph.ids().filter(|id| on_path[id.0]).map(size).sum();
+                let learnables: u64 = o.over.iter().map(|id| size(*id)).sum();
+                let state = match o.optimizer {
+                    Optimizer::Adam { .. } => 2,
+                    Optimizer::Sgd { .. } => 1,
+                };
+                let frames: u64 = o
+                    .records
+                    .iter()
+                    .map(|r| (o.steps / r.every + 1) as u64 * size(r.node))
+                    .sum();
+                (grads + (state + 1) * learnables) * precision + frames
+            }
+            Step::Sweep(s) => {
+                // Frame i's own nodes run from the one after frame i − 1's result to its result.
+                let mut first = s.fresh.0;
+                let mut largest = 0;
+                for &(_, node) in &s.frames {
+                    let own: u64 = (first..=node.0).map(|i| size(NodeId(i))).sum();
+                    values -= own;
+                    largest = largest.max(own);
+                    first = first.max(node.0 + 1);
+                }
+                values += largest;
+                s.frames.iter().map(|&(_, node)| size(node)).sum()
+            }
+            _ => 0,
+        };
+        peak_extra = peak_extra.max(extra);
+    }
+    values.saturating_mul(precision).saturating_add(peak_extra)
+}
+
+/// Refuses a program whose [`estimate_bytes`] exceeds `available` bytes (`None`: the system
+/// does not say, and [`ASSUMED_MEMORY`] is assumed), pointing at its largest values.
+pub fn check_memory(
+    program: &Program,
+    precision: u64,
+    available: Option<u64>,
+) -> Result<(), Problem> {
+    let need = estimate_bytes(program, precision);
+    let have = available.unwrap_or(ASSUMED_MEMORY);
+    if need <= have {
+        return Ok(());
+    }
+    let assumed = if available.is_none() {
+        " (assumed: the system does not say)"
+    } else {
+        ""
+    };
+    let mut problem = Problem::new(
+        "too_big",
+        format!(
+            "this run would need about {} of memory, more than the {}{assumed} available",
+            bytes_text(need),
+            bytes_text(have)
+        ),
+    );
+    let graph = &program.graph;
+    let mut largest: Vec<NodeId> = graph.ids().collect();
+    largest.sort_by_key(|id| std::cmp::Reverse(graph.node(*id).ty.len()));
+    let mut shown: Vec<Span> = Vec::new();
+    for node in largest.into_iter().map(|id| graph.node(id)) {
+        if shown.len() == 3 {
+            break;
+        }
+        if !shown.contains(&node.span) {
+            shown.push(node.span);
+            let bytes = node.ty.len() as u64 * precision;
+            problem = problem.label(node.span, format!("a {} ({})", node.ty, bytes_text(bytes)));
+        }
+    }
+    Err(problem.help(if precision > 4 {
+        "compute in f32 (without `--f64`) to halve it, or use smaller matrices (`resize(m, rows, cols)`)"
+    } else {
+        "use smaller matrices (e.g. `resize(m, rows, cols)`), or fewer large intermediate results"
+    }))
+}
+
+/// Bytes in binary units: `512 B`, `3.0 KiB`, `1.5 GiB`.
+fn bytes_text(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let exp = ((63 - n.max(1).leading_zeros()) / 10).min(5) as usize;
+    if exp == 0 {
+        format!("{n} B")
+    } else {
+        format!(
+            "{:.1} {}",
+            n as f64 / (1u64 << (10 * exp)) as f64,
+            units[exp]
+        )
+    }
+}
+
 /// Edit distance counting a swap of neighbours as one edit (optimal string alignment), for
 /// "did you mean".
 fn distance(a: &str, b: &str) -> usize {
@@ -208,7 +399,9 @@ fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -225,7 +418,8 @@ pub fn did_you_mean<'c>(
     candidates
         .into_iter()
         .map(|c| (distance(word, c), c))
-        .filter(|(d, c)| *d <= (word.len().max(c.len()) / 3).max(1))
+        // Within a third of the length, and never a whole replacement (`y` for `l`).
+        .filter(|(d, c)| *d <= (word.len().max(c.len()) / 3).max(1) && *d < word.chars().count())
         .min()
         .map(|(_, c)| c)
 }
@@ -242,7 +436,7 @@ fn val_kind(v: &Val, graph: &Graph) -> String {
 
 impl Lowerer<'_> {
     fn report(&mut self, mut p: Problem) {
-        for (name, span) in self.calls.iter().rev() {
+        for (name, span) in self.calls.iter().rev().take(MAX_CALL_LABELS) {
             p = p.label(*span, format!("in this call of `{name}`"));
         }
         self.problems.push(p);
@@ -253,15 +447,12 @@ impl Lowerer<'_> {
             .iter()
             .rev()
             .find_map(|s| s.get(name))
-            .or_else(|| self.globals.get(name))
-    }
-
-    fn names_in_scope(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.globals.keys().map(String::as_str).collect();
-        for s in &self.scopes {
-            v.extend(s.keys().map(String::as_str));
-        }
-        v
+            .or_else(|| {
+                if let Some((_, used)) = self.swept.as_ref().filter(|(n, _)| n == name) {
+                    used.set(true);
+                }
+                self.globals.get(name)
+            })
     }
 
     fn bind(&mut self, name: &Ident, val: Val, learnable: bool, param: bool) {
@@ -290,29 +481,35 @@ impl Lowerer<'_> {
     }
 
     fn check_overrides(&mut self, script: &Script, overrides: &[Override]) {
-        let declared: Vec<&str> = script
+        let declared: Vec<&Ident> = script
             .stmts
             .iter()
             .filter_map(|s| match s {
-                Stmt::Param { name, .. } => Some(name.name.as_str()),
+                Stmt::Param { name, .. } => Some(name),
                 _ => None,
             })
             .collect();
-        for o in overrides {
-            if !declared.contains(&o.name.as_str()) {
-                let hint = match did_you_mean(&o.name, declared.iter().copied()) {
-                    Some(s) => format!("did you mean `--set {s}={}`?", o.value),
-                    None if declared.is_empty() => "this script declares no params".to_string(),
-                    None => format!("the script's params are: {}", declared.join(", ")),
-                };
-                self.problems.push(
-                    Problem::new(
-                        "set_unknown",
-                        format!("`--set {}`: the script has no param `{}`", o.name, o.name),
-                    )
-                    .help(hint),
-                );
-            }
+        let names = || declared.iter().map(|d| d.name.as_str());
+        for o in overrides.iter().filter(|o| !names().any(|n| n == o.name)) {
+            let problem = Problem::new(
+                "set_unknown",
+                format!("`--set {}`: the script has no param `{}`", o.name, o.name),
+            );
+            // Point at the param meant, or at the params there are, or at the top of the file.
+            let meant =
+                did_you_mean(&o.name, names()).and_then(|s| declared.iter().find(|d| d.name == s));
+            self.problems.push(match (meant, declared.first()) {
+                (Some(d), _) => problem
+                    .label(d.span, "the closest param")
+                    .help(format!("did you mean `--set {}={}`?", d.name, o.value)),
+                (None, Some(first)) => problem.label(first.span, "the first param").help(format!(
+                    "the script's params are: {}",
+                    names().collect::<Vec<_>>().join(", ")
+                )),
+                (None, None) => problem
+                    .label(Span::new(0, 0), "no `param` in this script")
+                    .help("only `param name = value` lines can be set from the command line"),
+            });
         }
     }
 
@@ -453,16 +650,35 @@ impl Lowerer<'_> {
                 let Some(node) = self.expect_matrix(&v, expr.span, "save") else {
                     return;
                 };
-                let (bits, range, _) = self.output_opts(opts, &["bits", "range"]);
+                let o = self.output_opts(opts, &["bits", "range", "colormap"]);
                 self.check_output_path(path, &["png", "tif", "tiff", "jpg", "jpeg", "bmp", "npy"]);
+                let npy = path.value.to_ascii_lowercase().ends_with(".npy");
+                if o.colormap == Colormap::Signed && (npy || o.bits == 16) {
+                    self.report(
+                        Problem::new("bad_argument", "`colormap = \"signed\"` makes an 8-bit colour image")
+                            .label(path.span, if npy { "a .npy file holds no colours" } else { "saved with 16 bits" })
+                            .help("save the colour image as .png (8 bits), and the exact values separately as .npy"),
+                    );
+                }
                 self.steps.push(Step::Save(Save {
                     node,
                     path: path.value.clone(),
                     span: expr.span.to(path.span),
-                    bits,
-                    range,
+                    bits: o.bits,
+                    range: o.range,
+                    colormap: o.colormap,
                 }));
             }
+            Stmt::Sweep {
+                name,
+                from,
+                to,
+                count,
+                expr,
+                path,
+                opts,
+                span,
+            } => self.sweep(name, [from, to], count, expr, path, opts, *span),
             Stmt::Optimize {
                 loss,
                 over,
@@ -551,7 +767,47 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Checks an expression, within the limits of nesting and work.
     fn expr(&mut self, e: &Expr) -> Val {
+        if self.nesting >= MAX_NESTING || self.work >= MAX_WORK {
+            self.give_up(e.span);
+            return Val::Poison;
+        }
+        self.nesting += 1;
+        self.work += 1;
+        let v = self.expr_unbounded(e);
+        self.nesting -= 1;
+        v
+    }
+
+    /// Reports (once) that the script is beyond the checker's limits.
+    fn give_up(&mut self, span: Span) {
+        if std::mem::replace(&mut self.gave_up, true) {
+            return;
+        }
+        let (what, help) = if self.nesting >= MAX_NESTING {
+            (
+                format!("expressions nest more than {MAX_NESTING} levels deep once functions are inlined"),
+                "name intermediate results (`t = …`) instead of nesting calls ever deeper",
+            )
+        } else {
+            (
+                format!("it takes more than {MAX_WORK} steps once functions are inlined"),
+                "a function that calls another several times multiplies the work at each level: \
+                 compute shared parts once and name them (`t = f(x)`)",
+            )
+        };
+        self.report(
+            Problem::new(
+                "too_big",
+                format!("this script is too large to check: {what}"),
+            )
+            .label(span, "the limit is reached here")
+            .help(help),
+        );
+    }
+
+    fn expr_unbounded(&mut self, e: &Expr) -> Val {
         match &e.kind {
             ExprKind::Num(n) => Val::Num(*n),
             ExprKind::Str(s) => Val::Str(Text {
@@ -562,7 +818,7 @@ impl Lowerer<'_> {
             ExprKind::Name(n) => match self.lookup(n) {
                 Some(b) => b.val.clone(),
                 None => {
-                    self.unknown_name(n, e.span);
+                    self.unknown_name(n, e.span, false);
                     Val::Poison
                 }
             },
@@ -599,21 +855,28 @@ impl Lowerer<'_> {
         }
     }
 
-    fn unknown_name(&mut self, n: &str, span: Span) {
-        let scope = self.names_in_scope();
-        let help = if let Some(s) = did_you_mean(n, scope.iter().copied()) {
+    /// Reports an unknown name; `learnable`: only a learnable would do (`optimize … over`).
+    fn unknown_name(&mut self, n: &str, span: Span, learnable: bool) {
+        let candidates: Vec<&str> = (self.scopes.iter().chain([&self.globals]))
+            .flat_map(|scope| scope.iter())
+            .filter(|(_, b)| b.learnable || !learnable)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let mut problem = Problem::new("unknown_name", format!("unknown name `{n}`"))
+            .label(span, "not defined before this point");
+        let help = if let Some(&later) = self.definitions.get(n) {
+            problem = problem.label(later, "defined here, after its use");
+            "move the definition above its first use: statements run from top to bottom".into()
+        } else if let Some(s) = did_you_mean(n, candidates) {
             format!("did you mean `{s}`?")
+        } else if learnable {
+            format!("declare it with `learn {n} = …` before the `optimize`")
         } else if self.fns.contains_key(n) || ops::lookup(n).is_some() {
             format!("`{n}` is a function: call it, e.g. `{n}(m)`")
         } else {
-            "define it before this line (`name = …`, `param name = …` or `learn name = …`)"
-                .to_string()
+            "define it before this line (`name = …`, `param name = …` or `learn name = …`)".into()
         };
-        self.report(
-            Problem::new("unknown_name", format!("unknown name `{n}`"))
-                .label(span, "not defined before this point")
-                .help(help),
-        );
+        self.report(problem.help(help));
     }
 
     /// Turns a lowered value into a graph edge of the given kind, or reports why not.
@@ -624,13 +887,22 @@ impl Lowerer<'_> {
             Val::Poison => return None,
             other => {
                 let got = val_kind(&other, &self.graph);
+                let help = match &other {
+                    Val::Str(t) => format!(
+                        "a string is not a value; to use the image it names, load it: `load(\"{}\")`",
+                        t.value
+                    ),
+                    _ => "`true` and `false` only go to switches such as `normalize(m, signed = true)`; \
+                          write a number (or a matrix) here"
+                        .to_string(),
+                };
                 self.report(
                     Problem::new(
                         "wrong_type",
                         format!("{what} needs a {}, got a {got}", kind.describe()),
                     )
                     .label(span, format!("this is a {got}"))
-                    .help(format!("pass a {} here", kind.describe())),
+                    .help(help),
                 );
                 return None;
             }
@@ -682,18 +954,20 @@ impl Lowerer<'_> {
         let prim = match ops::operator(op, &types) {
             Ok(p) => p,
             Err(hint) => {
-                self.report(
-                    Problem::new(
-                        "wrong_type",
-                        format!(
-                            "{what} does not apply to a {} and a {}",
-                            types[0],
-                            types[types.len() - 1]
-                        ),
-                    )
-                    .label(op_span, "here")
-                    .help(hint),
-                );
+                let mut problem = Problem::new(
+                    "wrong_type",
+                    format!(
+                        "{what} does not apply to a {} and a {}",
+                        types[0],
+                        types[types.len() - 1]
+                    ),
+                )
+                .label(op_span, "this operator")
+                .help(hint);
+                for ((_, s), ty) in operands.iter().zip(&types) {
+                    problem = problem.label(*s, format!("a {ty}"));
+                }
+                self.report(problem);
                 return Val::Poison;
             }
         };
@@ -719,6 +993,25 @@ impl Lowerer<'_> {
         let (prim, inputs) = ops::fuse(prim, &inputs, producer).unwrap_or((prim, inputs));
         let types: Vec<Type> = inputs.iter().map(|i| self.graph.node(*i).ty).collect();
         match prim.check(&types, &attrs, self.io) {
+            Ok(Type::Matrix(s)) if s.rows.checked_mul(s.cols).is_none_or(|n| n > MAX_ELEMENTS) => {
+                self.report(
+                    Problem::new(
+                        "too_big",
+                        format!(
+                            "`{}` would make a {s} matrix: {} elements, more than the limit of \
+                             2^28 = {MAX_ELEMENTS}",
+                            prim.name(),
+                            s.rows as u128 * s.cols as u128
+                        ),
+                    )
+                    .label(span, format!("a {s} matrix"))
+                    .help(
+                        "a matrix holds at most 2^28 elements (e.g. 16384×16384); use smaller \
+                         sizes, or `resize` large images down",
+                    ),
+                );
+                Val::Poison
+            }
             Ok(ty) => Val::Node(self.graph.add(
                 Node {
                     kind: NodeKind::Apply { prim, attrs },
@@ -826,7 +1119,7 @@ impl Lowerer<'_> {
                             )
                             .label(e.span, "one too many")
                             .help(format!(
-                                "the signature is {}",
+                                "remove it; the signature is `{}`",
                                 signature_text(callee.name.as_str(), sig)
                             )),
                         );
@@ -854,7 +1147,7 @@ impl Lowerer<'_> {
                             let help = match did_you_mean(&k.name, names) {
                                 Some(s) => format!("did you mean `{s}`?"),
                                 None => format!(
-                                    "the signature is {}",
+                                    "the signature is `{}`",
                                     signature_text(&callee.name, sig)
                                 ),
                             };
@@ -881,7 +1174,8 @@ impl Lowerer<'_> {
                     )
                     .label(span, format!("`{}` missing", p.name))
                     .help(format!(
-                        "the signature is {}",
+                        "give `{}`: the signature is `{}`",
+                        p.name,
                         signature_text(&callee.name, sig)
                     )),
                 );
@@ -988,7 +1282,11 @@ impl Lowerer<'_> {
                     kind.describe()
                 )
             } else {
-                format!("pass a {}", kind.describe())
+                match kind {
+                    Kind::Bool => "write `true` or `false`".to_string(),
+                    Kind::Str => "write a string in double quotes".to_string(),
+                    _ => format!("write a {} (or a param holding one)", kind.describe()),
+                }
             };
             self.report(
                 Problem::new(
@@ -1056,11 +1354,12 @@ impl Lowerer<'_> {
                     self.not_elementwise(
                         body.span,
                         format!("`{n}` is a {got}"),
-                        "a lambda may use its parameter, numbers and number params",
+                        "a lambda may use only its parameter, numbers and number params; \
+                         combine matrices outside it, e.g. `softmax_cols(m + m2, f = x -> x + 1)`",
                     )
                 }
                 None => {
-                    self.unknown_name(n, body.span);
+                    self.unknown_name(n, body.span, false);
                     None
                 }
             },
@@ -1184,7 +1483,7 @@ impl Lowerer<'_> {
                 .label(span, "this call")
                 .label(def_span, "defined here")
                 .help(format!(
-                    "call it as {}({})",
+                    "call it as `{}({})`",
                     callee.name,
                     params
                         .iter()
@@ -1219,8 +1518,14 @@ impl Lowerer<'_> {
         out
     }
 
-    fn output_opts(&mut self, opts: &[Kwarg], allowed: &[&str]) -> (u8, RangePolicy, f64) {
-        let (mut bits, mut range, mut fps) = (8u8, RangePolicy::Clip, 10.0);
+    fn output_opts(&mut self, opts: &[Kwarg], allowed: &[&str]) -> OutputOpts {
+        let mut o = OutputOpts {
+            bits: 8,
+            range: RangePolicy::Clip,
+            fps: 10.0,
+            palindrome: false,
+            colormap: Colormap::Gray,
+        };
         for k in opts {
             let v = self.expr(&k.value);
             match (k.name.name.as_str(), &v) {
@@ -1235,12 +1540,20 @@ impl Lowerer<'_> {
                             .help(help),
                     );
                 }
-                ("bits", Val::Num(n)) if *n == 8.0 || *n == 16.0 => bits = *n as u8,
-                ("fps", Val::Num(n)) if *n > 0.0 && *n <= 100.0 => fps = *n,
+                ("bits", Val::Num(n)) if *n == 8.0 || *n == 16.0 => o.bits = *n as u8,
+                ("fps", Val::Num(n)) if *n > 0.0 && *n <= 100.0 => o.fps = *n,
+                ("palindrome", Val::Bool(b)) => o.palindrome = *b,
+                ("colormap", Val::Str(t)) if ["gray", "signed"].contains(&t.value.as_str()) => {
+                    o.colormap = if t.value == "signed" {
+                        Colormap::Signed
+                    } else {
+                        Colormap::Gray
+                    }
+                }
                 ("range", Val::Str(t))
                     if ["clip", "normalize", "error"].contains(&t.value.as_str()) =>
                 {
-                    range = match t.value.as_str() {
+                    o.range = match t.value.as_str() {
                         "clip" => RangePolicy::Clip,
                         "normalize" => RangePolicy::Normalize,
                         _ => RangePolicy::Error,
@@ -1251,17 +1564,157 @@ impl Lowerer<'_> {
                     let help = match name {
                         "bits" => "`bits` is 8 or 16",
                         "fps" => "`fps` is a number of frames per second above 0 and at most 100",
+                        "palindrome" => "`palindrome` is `true` or `false`",
+                        "colormap" => "`colormap` is \"gray\" (default) or \"signed\" (values in [−1, 1] as colour)",
                         _ => "`range` is \"clip\" (default), \"normalize\" or \"error\"",
                     };
                     self.report(
-                        Problem::new("bad_argument", format!("bad value for `{name}`"))
-                            .label(k.value.span, "not accepted")
-                            .help(help),
+                        Problem::new(
+                            "bad_argument",
+                            format!("`{name} = {}` is not accepted", k.value.span.text(self.src)),
+                        )
+                        .label(k.value.span, "not accepted")
+                        .help(help),
                     );
                 }
             }
         }
-        (bits, range, fps)
+        o
+    }
+
+    /// The `with …` options and path of an animation.
+    fn animation(&mut self, path: &ast::StrLit, opts: &[Kwarg], span: Span) -> Animation {
+        let o = self.output_opts(opts, &["range", "fps", "palindrome"]);
+        self.check_output_path(path, &["gif", "png"]);
+        Animation {
+            path: path.value.clone(),
+            span,
+            range: o.range,
+            fps: o.fps,
+            palindrome: o.palindrome,
+        }
+    }
+
+    /// `sweep name from a to b count n record expr to "path"`: lowers `expr` once for each
+    /// value, with the param rebound to it.
+    #[allow(clippy::too_many_arguments)]
+    fn sweep(
+        &mut self,
+        name: &Ident,
+        ends: [&Expr; 2],
+        count: &Expr,
+        expr: &Expr,
+        path: &ast::StrLit,
+        opts: &[Kwarg],
+        span: Span,
+    ) {
+        let binding = (self.globals.get(&name.name))
+            .filter(|b| b.param && matches!(b.val, Val::Num(_)))
+            .cloned();
+        if binding.is_none() {
+            self.report(
+                Problem::new(
+                    "not_a_param",
+                    format!(
+                        "`sweep` needs a number param, and `{}` is not one",
+                        name.name
+                    ),
+                )
+                .label(name.span, "not a number param")
+                .help(format!(
+                    "declare it before the sweep, e.g. `param {} = 0`",
+                    name.name
+                )),
+            );
+        }
+        let ends = ends.map(|e| match self.expr(e) {
+            Val::Num(v) if v.is_finite() => Some(v),
+            Val::Poison => None,
+            other => {
+                let got = val_kind(&other, &self.graph);
+                self.report(
+                    Problem::new(
+                        "wrong_type",
+                        format!("a sweep's ends are numbers, got a {got}"),
+                    )
+                    .label(e.span, "must be known before the script runs")
+                    .help("write numbers or number params, e.g. `from -10 to 10`"),
+                );
+                None
+            }
+        });
+        let n = self.static_count(count, "`count`", MAX_SWEEP);
+        let animation = self.animation(path, opts, span);
+        let (Some(binding), [Some(a), Some(b)], Some(n)) = (binding, ends, n) else {
+            return;
+        };
+        let fresh = NodeId(self.graph.len());
+        let problems = self.problems.len();
+        self.swept = Some((name.name.clone(), Cell::new(false)));
+        let mut frames = Vec::new();
+        for i in 0..n {
+            let v = if n == 1 {
+                a
+            } else {
+                a + (b - a) * i as f64 / (n - 1) as f64
+            };
+            self.globals.insert(
+                name.name.clone(),
+                Binding {
+                    val: Val::Num(v),
+                    ..binding.clone()
+                },
+            );
+            let val = self.expr(expr);
+            match self.expect_matrix(&val, expr.span, "sweep … record") {
+                Some(node) if self.problems.len() == problems => frames.push((v, node)),
+                // Once is enough to report a problem of the expression.
+                _ => break,
+            }
+        }
+        let used = self.swept.take().is_some_and(|(_, used)| used.get());
+        self.globals.insert(name.name.clone(), binding);
+        if frames.len() < n {
+            return;
+        }
+        if !used {
+            self.report(
+                Problem::new("sweep_unused", format!("the swept expression does not use `{}`", name.name))
+                    .label(expr.span, format!("the same for every value of `{}`", name.name))
+                    .label(name.span, "swept here")
+                    .help(format!(
+                        "names bound before the sweep (`a = … {} …`) keep the value they had; compute such values inside the expression, or in a function (`fn a() = … {} …`)",
+                        name.name, name.name
+                    )),
+            );
+            return;
+        }
+        let ty = |id: NodeId| self.graph.node(id).ty;
+        if let Some(&(v, other)) = frames.iter().find(|(_, id)| ty(*id) != ty(frames[0].1)) {
+            let (a, first) = (frames[0].0, ty(frames[0].1));
+            self.report(
+                Problem::new(
+                    "shape_mismatch",
+                    "the frames of a sweep must have one shape",
+                )
+                .label(
+                    expr.span,
+                    format!(
+                        "a {first} with `{}` = {a}, a {} with {v}",
+                        name.name,
+                        ty(other)
+                    ),
+                )
+                .help("make the size independent of the param, e.g. with `resize(m, rows, cols)`"),
+            );
+            return;
+        }
+        self.steps.push(Step::Sweep(Sweep {
+            param: name.name.clone(),
+            frames,
+            fresh,
+            animation,
+        }));
     }
 
     fn check_output_path(&mut self, path: &ast::StrLit, exts: &[&str]) {
@@ -1269,6 +1722,16 @@ impl Lowerer<'_> {
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
+        if let Err(reason) = self.io.output_path(&path.value) {
+            self.report(
+                Problem::new("output_forbidden", reason)
+                    .label(path.span, "refused")
+                    .help(
+                        "write inside the output folder (the script's folder, or `--out DIR`); \
+                         pass `--allow-write-anywhere` only to a script you trust",
+                    ),
+            );
+        }
         if !ext.as_deref().is_some_and(|e| exts.contains(&e)) {
             self.report(
                 Problem::new(
@@ -1363,7 +1826,7 @@ impl Lowerer<'_> {
                         )),
                     );
                 }
-                None => self.unknown_name(&name.name, name.span),
+                None => self.unknown_name(&name.name, name.span, true),
             }
         }
         if let Some(l) = loss_id {
@@ -1401,16 +1864,12 @@ impl Lowerer<'_> {
                     let v = self.expr(expr);
                     let node = self.expect_matrix(&v, expr.span, "record");
                     let k = self.static_count(every, "`every`", MAX_STEPS);
-                    let (_, range, fps) = self.output_opts(opts, &["range", "fps"]);
-                    self.check_output_path(path, &["gif", "png"]);
+                    let animation = self.animation(path, opts, *span);
                     if let (Some(node), Some(every)) = (node, k) {
                         records.push(Record {
                             node,
                             every,
-                            path: path.value.clone(),
-                            span: *span,
-                            range,
-                            fps,
+                            animation,
                         });
                     }
                 }

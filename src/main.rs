@@ -1,14 +1,20 @@
 //! The `imgx` command line: parses flags, runs the phases, renders diagnostics and events, and
-//! decides the exit code (0 success, 1 run failure, 2 script or usage error).
+//! decides the exit code: 0 success, 1 run failure, 2 script or usage error, 130 interrupted by
+//! Ctrl-C (after writing what could be written and a checkpoint; a second Ctrl-C exits at once).
 
 use clap::{Parser, Subcommand, ValueEnum};
 use imgx::diag::{Problem, Report, Style};
-use imgx::io::DiskIo;
+use imgx::io::{self as disk, DiskIo};
 use imgx::lower::{self, Override, Program};
-use imgx::run::{self, Events, Failure, Settings, Shown};
+use imgx::manifest;
+use imgx::run::{self, End, Events, Failure, Journal, OptimizeSummary, Saved, Settings, Shown};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Parser)]
 #[command(name = "imgx", version, about = "Multiply images as matrices, compose them into small machines, optimise them by gradient descent.", long_about = None)]
@@ -98,12 +104,23 @@ struct RunArgs {
     /// Let the script write outside the output folder (absolute paths, `..`).
     #[arg(long)]
     allow_write_anywhere: bool,
+    /// Continue an optimisation from a checkpoint it wrote (`checkpoint to "…"`, or the one a
+    /// stopped run names); with the same script and --set values it follows exactly the
+    /// trajectory an uninterrupted run would have (raise `steps` to go further).
+    #[arg(long, value_name = "CKPT")]
+    resume: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 struct CheckArgs {
     #[command(flatten)]
     script: ScriptArgs,
+    /// Folder that output paths resolve against (default: the script's folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Accept output paths outside the output folder (absolute paths, `..`).
+    #[arg(long)]
+    allow_write_anywhere: bool,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -159,11 +176,11 @@ struct Loaded {
     src: String,
     program: Program,
     io: DiskIo,
-    script_dir: PathBuf,
 }
 
 /// Reads, parses and checks; on problems, renders them and returns the exit code.
-fn load(args: &ScriptArgs, style: Style) -> Result<Loaded, ExitCode> {
+/// `out`: the output folder (default: the script's) and whether writing outside it is allowed.
+fn load(args: &ScriptArgs, style: Style, out: (Option<&Path>, bool)) -> Result<Loaded, ExitCode> {
     let name = args.file.display().to_string();
     let src = match std::fs::read_to_string(&args.file) {
         Ok(s) => s,
@@ -183,17 +200,16 @@ fn load(args: &ScriptArgs, style: Style) -> Result<Loaded, ExitCode> {
     } else {
         script_dir
     };
-    let io = DiskIo::new(script_dir.clone(), cwd);
-    let checked = imgx::syntax::parse(&src)
-        .map_err(|p| vec![p])
-        .and_then(|script| lower::lower(&src, &script, &args.set, &io));
+    let out_dir = out.0.map_or_else(|| script_dir.clone(), Path::to_path_buf);
+    let io = DiskIo::new(script_dir.clone(), cwd).with_outputs(out_dir, out.1);
+    let checked =
+        imgx::syntax::parse(&src).and_then(|script| lower::lower(&src, &script, &args.set, &io));
     match checked {
         Ok(program) => Ok(Loaded {
             name,
             src,
             program,
             io,
-            script_dir,
         }),
         Err(problems) => {
             render(&name, &src, problems, style);
@@ -213,8 +229,18 @@ fn render(name: &str, src: &str, problems: Vec<Problem>, style: Style) {
     }
 }
 
+/// Refuses (exit 2) a program whose peak memory, with values of `precision` bytes, would
+/// exceed the memory available (see `lower::estimate_bytes`).
+fn fits(l: &Loaded, precision: u64, style: Style) -> Result<(), ExitCode> {
+    lower::check_memory(&l.program, precision, imgx::io::available_memory()).map_err(|p| {
+        render(&l.name, &l.src, vec![p], style);
+        ExitCode::from(2)
+    })
+}
+
 fn cmd_check(args: CheckArgs, style: Style) -> ExitCode {
-    match load(&args.script, style) {
+    let out = (args.out.as_deref(), args.allow_write_anywhere);
+    match load(&args.script, style, out).and_then(|l| fits(&l, 4, style).map(|()| l)) {
         Ok(l) => {
             if args.format == Format::Human {
                 eprintln!(
@@ -265,7 +291,7 @@ fn line_of(src: &str, at: usize) -> usize {
 }
 
 fn cmd_graph(args: GraphArgs, style: Style) -> ExitCode {
-    let l = match load(&args.script, style) {
+    let l = match load(&args.script, style, (None, false)) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -281,6 +307,11 @@ fn cmd_graph(args: GraphArgs, style: Style) -> ExitCode {
             } => marks.push((*id, format!("print {text}"))),
             imgx::lower::Step::Optimize(o) => {
                 marks.push((o.loss, format!("optimize over {}", o.names.join(", "))))
+            }
+            imgx::lower::Step::Sweep(s) => {
+                for (v, id) in &s.frames {
+                    marks.push((*id, format!("sweep {} = {v}", s.param)));
+                }
             }
             _ => {}
         }
@@ -332,7 +363,7 @@ fn cmd_graph(args: GraphArgs, style: Style) -> ExitCode {
 }
 
 fn cmd_gradcheck(args: ScriptArgs, style: Style) -> ExitCode {
-    let l = match load(&args, style) {
+    let l = match load(&args, style, (None, false)).and_then(|l| fits(&l, 8, style).map(|()| l)) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -375,44 +406,156 @@ fn cmd_gradcheck(args: ScriptArgs, style: Style) -> ExitCode {
 }
 
 fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
-    if let Some(n) = args.threads {
-        if n == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(2);
-        }
-        // matrixmultiply reads this once, at its first product: nothing has run yet.
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+    let (started, clock) = (SystemTime::now(), Instant::now());
+    if args.threads == Some(0) {
+        eprintln!("error: --threads must be at least 1");
+        return ExitCode::from(2);
     }
-    let l = match load(&args.script, style) {
+    // matrixmultiply's own default, made explicit so the manifest can say it. It reads this
+    // once, at its first product: nothing has run yet.
+    let threads = args.threads.unwrap_or_else(num_cpus::get_physical);
+    std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
+    // The first Ctrl-C asks the run to stop at the end of the current step; a second one
+    // (the flag already set) exits at once. Writes are atomic, so no output is half-written.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for registered in [
+        signal_hook::flag::register_conditional_shutdown(
+            signal_hook::consts::SIGINT,
+            130,
+            Arc::clone(&interrupt),
+        ),
+        signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt)),
+    ] {
+        if let Err(e) = registered {
+            eprintln!("warning: Ctrl-C will end the run at once: {e}");
+        }
+    }
+    let precision = if args.f64 { 8 } else { 4 };
+    let l = match load(
+        &args.script,
+        style,
+        (args.out.as_deref(), args.allow_write_anywhere),
+    )
+    .and_then(|l| fits(&l, precision, style).map(|()| l))
+    {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let out_dir = args.out.clone().unwrap_or_else(|| l.script_dir.clone());
+    let out_dir = l.io.out_dir().to_path_buf();
+    let folder = manifest::folder(&l.program, &l.io, &out_dir);
+    let stem = args
+        .script
+        .file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
+    let fallback = folder.strip_prefix(&out_dir).unwrap_or(Path::new(""));
+    let sha256 = disk::sha256_hex(l.src.as_bytes());
     let settings = Settings {
-        out_dir,
-        allow_write_anywhere: args.allow_write_anywhere,
+        script_sha256: sha256.clone(),
+        resume: args.resume.clone(),
+        fallback_checkpoint: fallback.join(format!("{stem}.ckpt")).display().to_string(),
+        interrupt,
     };
     let mut events: Box<dyn Events> = if args.json {
         Box::new(Json)
     } else {
         Box::new(Human::new(args.quiet))
     };
+    let mut journal = Journal::default();
     let result = if args.f64 {
-        run::execute::<f64>(&l.program, &l.io, &settings, events.as_mut())
+        run::execute::<f64>(&l.program, &l.io, &settings, events.as_mut(), &mut journal)
     } else {
-        run::execute::<f32>(&l.program, &l.io, &settings, events.as_mut())
+        run::execute::<f32>(&l.program, &l.io, &settings, events.as_mut(), &mut journal)
     };
+    let status = match &result {
+        Ok(()) => "ok",
+        Err(f) if f.interrupted => "interrupted",
+        Err(_) => "failed",
+    };
+    let mut outputs: Vec<(PathBuf, String)> = Vec::new();
+    for path in journal.outputs {
+        if outputs.iter().all(|(p, _)| *p != path) {
+            match disk::sha256_file(&path) {
+                Ok(sha) => outputs.push((path, sha)),
+                Err(e) => events.warn(&e),
+            }
+        }
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let facts = manifest::Run {
+        program: &l.program,
+        script: &args.script.file,
+        text: &l.src,
+        sha256: &sha256,
+        set: args
+            .script
+            .set
+            .iter()
+            .map(|o| format!("{}={}", o.name, o.value))
+            .collect(),
+        resume: args.resume.clone(),
+        precision: if args.f64 { "f64" } else { "f32" },
+        threads,
+        status,
+        inputs: l.io.inputs(),
+        outputs,
+        optimizations: &journal.optimizations,
+        started,
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    let text = serde_json::to_string_pretty(&manifest::manifest(&facts, &folder, &cwd))
+        .expect("a manifest serialises");
+    let path = folder.join(manifest::NAME);
+    match disk::write_atomic(&path, format!("{text}\n").as_bytes()) {
+        Ok(()) => events.saved(&path, Saved::File),
+        Err(e) => events.warn(&e),
+    }
+    drop(events);
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            failure(&l, f, style);
-            ExitCode::from(1)
+            let code = if f.interrupted { 130 } else { 1 };
+            failure(&l, resumable(f, &args), style);
+            ExitCode::from(code)
         }
     }
 }
 
+/// Adds to a stopped run's failure how to resume it.
+fn resumable(mut f: Failure, args: &RunArgs) -> Failure {
+    if let Some(ckpt) = &f.checkpoint {
+        let mut command = format!("imgx run {}", args.script.file.display());
+        for o in &args.script.set {
+            command += &format!(" --set {}={}", o.name, o.value);
+        }
+        if let Some(out) = &args.out {
+            command += &format!(" --out {}", out.display());
+        }
+        if args.f64 {
+            command += " --f64";
+        }
+        if args.allow_write_anywhere {
+            command += " --allow-write-anywhere";
+        }
+        let sep = if f.help.is_empty() { "" } else { "; " };
+        f.help = format!(
+            "{}{sep}its state is saved in {}: continue with `{command} --resume {}`",
+            f.help,
+            ckpt.display(),
+            ckpt.display()
+        );
+    }
+    f
+}
+
 fn failure(l: &Loaded, f: Failure, style: Style) {
-    let mut p = Problem::new("run_failed", f.message).help(f.help);
+    let code = if f.interrupted {
+        "interrupted"
+    } else {
+        "run_failed"
+    };
+    let mut p = Problem::new(code, f.message).help(f.help);
     if let Some(s) = f.span {
         p = p.label(s, "while running this");
     }
@@ -422,39 +565,166 @@ fn failure(l: &Loaded, f: Failure, style: Style) {
     );
 }
 
-/// Human output: prints on stdout, progress and notes on stderr.
+/// A duration in seconds as `0.4s`, `42s`, `3m05s` or `2h07m`.
+fn clock(secs: f64) -> String {
+    let whole = secs.round() as u64;
+    match whole {
+        _ if secs < 10.0 => format!("{secs:.1}s"),
+        0..60 => format!("{whole}s"),
+        60..3600 => format!("{}m{:02}s", whole / 60, whole % 60),
+        _ => format!("{}h{:02}m", whole / 3600, whole / 60 % 60),
+    }
+}
+
+/// A long task's progress, for the status line.
+struct Task {
+    name: String,
+    total: usize,
+    /// Steps done when it began (a resumed optimisation), and when.
+    first: usize,
+    start: Instant,
+    /// Steps (or frames) done, the best loss so far, and when a plain line was last printed.
+    done: usize,
+    best: f64,
+    loss: f64,
+    printed: Option<Instant>,
+}
+
+impl Task {
+    /// `optimize x: step 57/227  loss 0.0123  best 0.0120  312 steps/s  ETA 1s`
+    fn status(&self, unit: &str) -> String {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let rate = (self.done - self.first) as f64 / elapsed.max(1e-9);
+        let mut s = format!("{unit} {}/{}", self.done, self.total);
+        if self.loss.is_finite() {
+            s += &format!("  loss {:.6}  best {:.6}", self.loss, self.best);
+        }
+        if self.done > self.first {
+            let left = (self.total - self.done) as f64 / rate;
+            s += &format!("  {rate:.1} {unit}s/s  ETA {}", clock(left));
+        }
+        s
+    }
+}
+
+/// Human output: prints on stdout; progress and notes on stderr: a live status line on a
+/// terminal, else a plain line now and then (each tenth of the way, at most every 10 s).
 struct Human {
     quiet: bool,
-    tty: bool,
+    bar: Option<ProgressBar>,
+    task: Option<Task>,
 }
 
 impl Human {
     fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            ProgressBar::hidden().with_style(
+                ProgressStyle::with_template("{prefix} {wide_bar:.cyan/blue} {msg}")
+                    .expect("a valid template")
+                    .progress_chars("█▉▊▋▌▍▎▏ "),
+            )
+        });
         Human {
             quiet,
-            tty: std::io::stderr().is_terminal(),
+            bar,
+            task: None,
+        }
+    }
+
+    /// A line on stderr, above the status line if there is one.
+    fn note(&self, text: &str) {
+        match &self.bar {
+            Some(bar) if !bar.is_hidden() => bar.suspend(|| eprintln!("{text}")),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    /// Shows progress after `done` steps (or frames) of the current task.
+    fn progress(&mut self, done: usize, loss: f64, unit: &str) {
+        let (Some(task), false) = (&mut self.task, self.quiet) else {
+            return;
+        };
+        task.done = done;
+        task.loss = loss;
+        task.best = task.best.min(loss);
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(task.status(unit));
+            return;
+        }
+        let tenth = |d: usize| d * 10 / task.total.max(1);
+        let due = task
+            .printed
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+            || tenth(done) != tenth(done.saturating_sub(1))
+            || done == task.total;
+        if due {
+            task.printed = Some(Instant::now());
+            eprintln!("{}: {}", task.name, task.status(unit));
+        }
+    }
+
+    /// Ends the current task's status line.
+    fn end_task(&mut self) {
+        self.task = None;
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }
 
 impl Events for Human {
+    fn begin(&mut self, task: &str, done: usize, total: usize) {
+        self.task = Some(Task {
+            name: task.to_string(),
+            total,
+            first: done,
+            start: Instant::now(),
+            done,
+            best: f64::INFINITY,
+            loss: f64::NAN,
+            printed: None,
+        });
+        if let Some(bar) = &mut self.bar {
+            *bar = ProgressBar::new(total as u64)
+                .with_style(bar.style())
+                .with_prefix(task.to_string())
+                .with_position(done as u64);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    }
     fn step(&mut self, step: usize, loss: f64) {
+        self.progress(step - 1, loss, "step");
+    }
+    fn frame(&mut self, done: usize) {
+        self.progress(done, f64::NAN, "frame");
+        if self.task.as_ref().is_some_and(|t| t.total == done) {
+            self.end_task();
+        }
+    }
+    fn optimized(&mut self, o: &OptimizeSummary) {
+        self.end_task();
         if self.quiet {
             return;
         }
-        if self.tty {
-            eprint!("\rstep {step:>6}  loss {loss:.6}   ");
-        } else if step == 1 || step.is_multiple_of(50) {
-            eprintln!("step {step:>6}  loss {loss:.6}");
-        }
-    }
-    fn optimized(&mut self, steps: usize, loss: f64, median_step_ms: f64) {
-        if !self.quiet {
-            if self.tty {
-                eprintln!();
-            }
-            eprintln!("optimized: {steps} steps, loss {loss:.6} ({median_step_ms:.2} ms per step, median)");
-        }
+        let how = match o.end {
+            End::Completed => String::new(),
+            End::Patience => format!(
+                ", stopped early: the loss stopped improving ({} of {} steps)",
+                o.steps, o.planned
+            ),
+            End::Interrupted => format!(", interrupted after {} of {} steps", o.steps, o.planned),
+            End::Diverged => format!(", diverged after {} of {} steps", o.steps, o.planned),
+        };
+        let resumed = if o.resumed_from > 0 {
+            format!(", resumed from step {}", o.resumed_from)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "optimized: {} steps, loss {:.6} ({:.2} ms per step, median{resumed}){how}",
+            o.steps, o.final_loss, o.median_step_ms
+        );
     }
     fn print(&mut self, expr: &str, shown: &Shown) {
         match shown {
@@ -473,13 +743,21 @@ impl Events for Human {
             }
         }
     }
-    fn saved(&mut self, path: &Path, rows: usize, cols: usize) {
-        if !self.quiet {
-            eprintln!("saved {} ({rows}×{cols})", path.display());
+    fn saved(&mut self, path: &Path, what: Saved) {
+        if self.quiet {
+            return;
         }
+        let path = path.display();
+        self.note(&match what {
+            Saved::Image { rows, cols } => format!("saved {path} ({rows}×{cols})"),
+            Saved::Animation { rows, cols, frames } => {
+                format!("saved {path} ({frames} frames of {rows}×{cols})")
+            }
+            Saved::File => format!("saved {path}"),
+        });
     }
     fn warn(&mut self, message: &str) {
-        eprintln!("warning: {message}");
+        self.note(&format!("warning: {message}"));
     }
 }
 
@@ -494,11 +772,16 @@ impl Json {
 }
 
 impl Events for Json {
+    fn begin(&mut self, _: &str, _: usize, _: usize) {}
     fn step(&mut self, step: usize, loss: f64) {
         self.emit(serde_json::json!({"event": "step", "step": step, "loss": loss}));
     }
-    fn optimized(&mut self, steps: usize, loss: f64, median_step_ms: f64) {
-        self.emit(serde_json::json!({"event": "optimized", "steps": steps, "loss": loss, "median_step_ms": median_step_ms}));
+    fn frame(&mut self, _: usize) {}
+    fn optimized(&mut self, o: &OptimizeSummary) {
+        self.emit(serde_json::json!({
+            "event": "optimized", "steps": o.steps, "loss": o.final_loss,
+            "median_step_ms": o.median_step_ms, "end": o.end,
+        }));
     }
     fn print(&mut self, expr: &str, shown: &Shown) {
         let v = match shown {
@@ -516,8 +799,21 @@ impl Events for Json {
         };
         self.emit(v);
     }
-    fn saved(&mut self, path: &Path, rows: usize, cols: usize) {
-        self.emit(serde_json::json!({"event": "saved", "path": path.display().to_string(), "rows": rows, "cols": cols}));
+    fn saved(&mut self, path: &Path, what: Saved) {
+        let mut v = serde_json::json!({"event": "saved", "path": path.display().to_string()});
+        match what {
+            Saved::Image { rows, cols } => {
+                v["rows"] = rows.into();
+                v["cols"] = cols.into();
+            }
+            Saved::Animation { rows, cols, frames } => {
+                v["rows"] = rows.into();
+                v["cols"] = cols.into();
+                v["frames"] = frames.into();
+            }
+            Saved::File => {}
+        }
+        self.emit(v);
     }
     fn warn(&mut self, message: &str) {
         eprintln!("warning: {message}");

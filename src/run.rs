@@ -1,26 +1,47 @@
-//! Executes a checked [`Program`]: statements in order, `optimize` loops, outputs. Reports what
-//! happens through [`Events`] (the CLI renders them as text or JSON Lines); writes files only
-//! through `io`.
+//! Executes a checked [`Program`]: statements in order, `optimize` loops with their clauses
+//! (recordings, loss logs, early stopping, checkpoints), sweeps, outputs. Reports what happens
+//! through [`Events`] (the CLI renders them as text or JSON Lines) and what it wrote in a
+//! [`Journal`] (for the run manifest); writes files only through `io`.
+//!
+//! A run stops early when Ctrl-C sets [`Settings::interrupt`] (at the end of the current step)
+//! or when an optimisation diverges. Either way the learnables keep their last finite state,
+//! the stopped optimisation writes its recordings, loss log and a checkpoint, and the script's
+//! remaining `save` and `print` statements still run, so everything that can be written is;
+//! later `optimize` and `sweep` statements are skipped. Then the run fails with
+//! [`Failure::interrupted`] set or not.
 
 use crate::ast::Span;
+use crate::checkpoint::{self, Checkpoint, Frames};
 use crate::eval::{EvalError, Values};
 use crate::grad;
-use crate::graph::NodeId;
+use crate::graph::{Graph, NodeId};
 use crate::io::{self, DiskIo};
-use crate::lower::{Optimize, Printable, Program, RangePolicy, Save, Step};
-use crate::ops::Dispatch;
-use crate::tensor::Value;
+use crate::lower::{
+    Animation, Colormap, Optimize, Printable, Program, RangePolicy, Save, Step, Sweep,
+};
+use crate::ops::{Dispatch, Io};
+use crate::optim::Optimizer;
+use crate::plot::Chart;
+use crate::tensor::{Real, Value};
 use ndarray::Array2;
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Where outputs go and what may be written.
-#[derive(Clone, Debug)]
+/// How a run behaves beyond what the script says.
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
-    /// Output paths in the script resolve against this folder.
-    pub out_dir: PathBuf,
-    /// Permit absolute paths and `..` escapes in output paths.
-    pub allow_write_anywhere: bool,
+    /// SHA-256 of the script, written into checkpoints.
+    pub script_sha256: String,
+    /// A checkpoint to continue from: the optimisation it belongs to starts from its state.
+    pub resume: Option<PathBuf>,
+    /// Where an optimisation without a `checkpoint` clause saves its state when it is stopped
+    /// (a path as written in a script, inside the output folder).
+    pub fallback_checkpoint: String,
+    /// Set (by Ctrl-C) to stop at the end of the current step.
+    pub interrupt: Arc<AtomicBool>,
 }
 
 /// What a print shows.
@@ -37,14 +58,35 @@ pub enum Shown {
     Text(String),
 }
 
+/// What a written file holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Saved {
+    Image {
+        rows: usize,
+        cols: usize,
+    },
+    Animation {
+        rows: usize,
+        cols: usize,
+        frames: usize,
+    },
+    /// A CSV, SVG or checkpoint.
+    File,
+}
+
 /// Things that happen during a run, in order.
 pub trait Events {
+    /// A long task starts (`optimize x` or `sweep knob`): `total` steps or frames, of which
+    /// `done` are done already (a resumed optimisation).
+    fn begin(&mut self, task: &str, done: usize, total: usize);
     /// Before update `step` (1-based) the loss is `loss`.
     fn step(&mut self, step: usize, loss: f64);
-    /// An optimisation ended after `steps` updates with `loss`.
-    fn optimized(&mut self, steps: usize, loss: f64, median_step_ms: f64);
+    /// A sweep took its frame number `done` (1-based).
+    fn frame(&mut self, done: usize);
+    /// An optimisation ended.
+    fn optimized(&mut self, summary: &OptimizeSummary);
     fn print(&mut self, expr: &str, shown: &Shown);
-    fn saved(&mut self, path: &Path, rows: usize, cols: usize);
+    fn saved(&mut self, path: &Path, what: Saved);
     /// Something the user should know that is not an error (e.g. clipped pixels).
     fn warn(&mut self, message: &str);
 }
@@ -55,26 +97,77 @@ pub struct Failure {
     pub span: Option<Span>,
     pub message: String,
     pub help: String,
+    /// Stopped by Ctrl-C rather than by an error.
+    pub interrupted: bool,
+    /// The checkpoint written when an optimisation was stopped, to resume from.
+    pub checkpoint: Option<PathBuf>,
 }
 
-impl From<EvalError> for Failure {
-    fn from(e: EvalError) -> Self {
+impl Failure {
+    fn new(span: Option<Span>, message: impl Into<String>, help: impl Into<String>) -> Self {
         Failure {
-            span: Some(e.span),
-            message: e.message,
-            help: "check that the file is still there and readable".into(),
+            span,
+            message: message.into(),
+            help: help.into(),
+            interrupted: false,
+            checkpoint: None,
         }
     }
 }
 
-/// What a finished optimisation reports (for the manifest and tests).
+impl From<EvalError> for Failure {
+    fn from(e: EvalError) -> Self {
+        Failure::new(
+            Some(e.span),
+            e.message,
+            "check that the file is still there and readable",
+        )
+    }
+}
+
+/// Why an optimisation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// All its steps were done.
+    Completed,
+    /// `stop when patience = …`: the loss stopped improving.
+    Patience,
+    /// Ctrl-C.
+    Interrupted,
+    /// The loss, a gradient or an update stopped being finite.
+    Diverged,
+}
+
+/// What an optimisation did (for the manifest, the events and tests).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OptimizeSummary {
     pub learnables: Vec<String>,
+    pub optimizer: Optimizer,
+    /// Updates done, counting those of a checkpoint it resumed from.
     pub steps: usize,
+    /// The `steps` the script asks for.
+    pub planned: usize,
+    /// Updates the checkpoint it resumed from had done (0 when it started afresh).
+    pub resumed_from: usize,
+    /// The loss after the last update (not finite when it diverged there).
     pub final_loss: f64,
-    /// Loss before each update, then after the last one (`steps + 1` entries).
+    pub end: End,
+    /// The loss after k updates at index k: `steps + 1` entries.
+    #[serde(skip)]
     pub losses: Vec<f64>,
+    /// Median wall time of one update.
+    #[serde(skip)]
+    pub median_step_ms: f64,
+}
+
+/// What a run wrote and optimised, in order; filled in as it goes, so a failed run's journal
+/// still tells what was done.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub optimizations: Vec<OptimizeSummary>,
+    /// Every file written (a file written twice appears twice).
+    pub outputs: Vec<PathBuf>,
 }
 
 /// Runs the program in float type `T`.
@@ -83,32 +176,81 @@ pub fn execute<T: Dispatch>(
     io: &DiskIo,
     settings: &Settings,
     events: &mut dyn Events,
-) -> Result<Vec<OptimizeSummary>, Failure> {
-    let graph = &program.graph;
-    let mut values = Values::<T>::new(graph);
-    let mut summaries = Vec::new();
+    journal: &mut Journal,
+) -> Result<(), Failure> {
+    let resume = match &settings.resume {
+        Some(path) => Some(read_checkpoint::<T>(path, program)?),
+        None => None,
+    };
+    let mut run = Runner {
+        program,
+        io,
+        settings,
+        events,
+        journal,
+        values: Values::new(&program.graph),
+        resume,
+        stopped: None,
+    };
+    let mut optimizations = 0;
     for step in &program.steps {
-        match step {
-            Step::Learn { node, init } => learn(program, *node, *init, &mut values, io)?,
-            Step::Print { what, text, .. } => {
-                let shown = match what {
-                    Printable::Text(t) => Shown::Text(t.clone()),
-                    Printable::Node(id) => {
-                        values.compute(graph, &[*id], io)?;
-                        show(values.get(*id))
-                    }
-                };
-                events.print(text, &shown);
+        let long = matches!(step, Step::Optimize(_) | Step::Sweep(_));
+        if run.stopped.is_some() && long {
+            continue;
+        }
+        let done = match step {
+            Step::Learn { node, init } => learn(program, *node, *init, &mut run.values, io),
+            Step::Print { what, text, .. } => run.print(what, text),
+            Step::Save(s) => run.save(s),
+            Step::Optimize(o) => {
+                optimizations += 1;
+                run.optimize(o, optimizations - 1)
             }
-            Step::Save(s) => {
-                values.compute(graph, &[s.node], io)?;
-                let m = values.get(s.node).matrix().mapv(|v| v.as_f64());
-                save(s, m, settings, events)?;
-            }
-            Step::Optimize(o) => summaries.push(optimize(program, o, &mut values, io, events)?),
+            Step::Sweep(s) => run.sweep(s),
+        };
+        match (done, &run.stopped) {
+            (Err(f), Some(_)) => run.events.warn(&format!("while stopping: {}", f.message)),
+            (Err(f), None) => return Err(f),
+            (Ok(()), _) => {}
         }
     }
-    Ok(summaries)
+    match run.stopped {
+        Some(f) => Err(f),
+        None if run.interrupted() => Err(Failure {
+            interrupted: true,
+            ..Failure::new(
+                None,
+                "interrupted (Ctrl-C); the script ran to its end",
+                "every output was written",
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads `--resume`'s checkpoint and checks that the script has the optimisation it is for.
+fn read_checkpoint<T: Real>(path: &Path, program: &Program) -> Result<Checkpoint<T>, Failure> {
+    let fail = |message: String| {
+        Failure::new(
+            None,
+            message,
+            "pass a checkpoint this script wrote (`checkpoint to \"…\"`, or the one a stopped run names)",
+        )
+    };
+    let bytes = io::read_bytes(path).map_err(fail)?;
+    let c = checkpoint::decode::<T>(&bytes)
+        .map_err(|e| fail(format!("cannot resume from `{}`: {e}", path.display())))?;
+    let count = (program.steps.iter())
+        .filter(|s| matches!(s, Step::Optimize(_)))
+        .count();
+    if c.meta.optimize >= count {
+        return Err(fail(format!(
+            "cannot resume from `{}`: it belongs to optimisation {} of its script, and this script has {count}",
+            path.display(),
+            c.meta.optimize + 1
+        )));
+    }
+    Ok(c)
 }
 
 /// `learn node = init`: sets the learnable to init's value (and forgets what depended on it).
@@ -125,6 +267,537 @@ pub fn learn<T: Dispatch>(
     values.invalidate(&graph.descendants(&[node]));
     values.set(node, v);
     Ok(())
+}
+
+struct Runner<'a, T> {
+    program: &'a Program,
+    io: &'a DiskIo,
+    settings: &'a Settings,
+    events: &'a mut dyn Events,
+    journal: &'a mut Journal,
+    values: Values<T>,
+    /// `--resume`'s checkpoint, until its optimisation takes it.
+    resume: Option<Checkpoint<T>>,
+    /// Why the run stopped early, once it has.
+    stopped: Option<Failure>,
+}
+
+/// Values outside the range an image holds, as a policy met them.
+#[derive(Clone, Copy, Debug)]
+struct Clipped {
+    values: usize,
+    frames: usize,
+    lo: f64,
+    hi: f64,
+}
+
+impl Default for Clipped {
+    fn default() -> Self {
+        Clipped {
+            values: 0,
+            frames: 0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// `stop when patience = n, min_delta = d`.
+struct Patience {
+    patience: usize,
+    min_delta: f64,
+    best: f64,
+    wait: usize,
+}
+
+impl Patience {
+    /// Takes the next loss; true once `patience` losses in a row have not improved on the
+    /// best by more than `min_delta`.
+    fn exhausted(&mut self, loss: f64) -> bool {
+        if loss < self.best - self.min_delta {
+            (self.best, self.wait) = (loss, 0);
+        } else {
+            self.wait += 1;
+        }
+        self.wait >= self.patience
+    }
+}
+
+impl<T: Dispatch> Runner<'_, T> {
+    fn graph(&self) -> &Graph {
+        &self.program.graph
+    }
+
+    fn interrupted(&self) -> bool {
+        self.settings.interrupt.load(Ordering::Relaxed)
+    }
+
+    /// The value of `node` as an f64 matrix.
+    fn matrix(&mut self, node: NodeId) -> Result<Array2<f64>, Failure> {
+        self.values.compute(&self.program.graph, &[node], self.io)?;
+        Ok(self.values.get(node).matrix().mapv(|v| v.as_f64()))
+    }
+
+    /// Where a path written in the script goes.
+    fn output(&self, written: &str, span: Span) -> Result<PathBuf, Failure> {
+        self.io.output_path(written).map_err(|e| {
+            Failure::new(
+                Some(span),
+                e,
+                "write inside the output folder (see `--out`), or pass `--allow-write-anywhere`",
+            )
+        })
+    }
+
+    fn wrote(&mut self, path: PathBuf, what: Saved) {
+        self.events.saved(&path, what);
+        self.journal.outputs.push(path);
+    }
+
+    fn print(&mut self, what: &Printable, text: &str) -> Result<(), Failure> {
+        let shown = match what {
+            Printable::Text(t) => Shown::Text(t.clone()),
+            Printable::Node(id) => {
+                self.values.compute(&self.program.graph, &[*id], self.io)?;
+                show(self.values.get(*id))
+            }
+        };
+        self.events.print(text, &shown);
+        Ok(())
+    }
+
+    /// Applies the range policy for 8/16-bit and colour images; `.npy` keeps exact values.
+    fn save(&mut self, s: &Save) -> Result<(), Failure> {
+        let fail = |message: String| {
+            Failure::new(
+                Some(s.span),
+                message,
+                "choose `with range = \"clip\"` or `\"normalize\"`, or save as .npy to keep exact values",
+            )
+        };
+        let path = self.output(&s.path, s.span)?;
+        let m = self.matrix(s.node)?;
+        let (rows, cols) = m.dim();
+        let exact = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        let signed = s.colormap == Colormap::Signed;
+        let written = if exact {
+            io::save_gray(&path, m.view(), s.bits)
+        } else {
+            let (m, clipped) = fit(m, s.range, signed, &s.path).map_err(fail)?;
+            if clipped.values > 0 {
+                let unit = if signed { "[−1, 1]" } else { "[0, 1]" };
+                self.events.warn(&format!(
+                    "\"{}\": clipped {} of {} values outside {unit} (range {:.4} … {:.4}); `with range = \"normalize\"` rescales instead",
+                    s.path,
+                    clipped.values,
+                    rows * cols,
+                    clipped.lo,
+                    clipped.hi
+                ));
+            }
+            if signed {
+                let [r, g, b] = signed_colours(&m);
+                io::save_rgb(&path, r.view(), g.view(), b.view())
+            } else {
+                io::save_gray(&path, m.view(), s.bits)
+            }
+        };
+        written.map_err(|e| {
+            Failure::new(Some(s.span), e, "check that the output folder is writable")
+        })?;
+        self.wrote(path, Saved::Image { rows, cols });
+        Ok(())
+    }
+
+    /// One frame of an animation: the value under the animation's range policy, as 8-bit levels.
+    fn frame(
+        &mut self,
+        node: NodeId,
+        a: &Animation,
+        clipped: &mut Clipped,
+    ) -> Result<Array2<u8>, Failure> {
+        let m = self.matrix(node)?;
+        let (m, c) = fit(m, a.range, false, &a.path).map_err(|e| {
+            Failure::new(
+                Some(a.span),
+                e,
+                "choose `with range = \"clip\"` or `\"normalize\"` (per frame)",
+            )
+        })?;
+        if c.values > 0 {
+            *clipped = Clipped {
+                values: clipped.values + c.values,
+                frames: clipped.frames + 1,
+                lo: clipped.lo.min(c.lo),
+                hi: clipped.hi.max(c.hi),
+            };
+        }
+        Ok(io::gray8(m.view()))
+    }
+
+    /// Writes frames as an animated GIF, or as numbered PNGs (`x.png` → `x-0000.png`, …).
+    fn animate(
+        &mut self,
+        a: &Animation,
+        mut frames: Vec<Array2<u8>>,
+        clipped: Clipped,
+    ) -> Result<(), Failure> {
+        let path = self.output(&a.path, a.span)?;
+        if a.palindrome && frames.len() > 2 {
+            let back: Vec<Array2<u8>> = frames[1..frames.len() - 1].iter().rev().cloned().collect();
+            frames.extend(back);
+        }
+        if clipped.values > 0 {
+            self.events.warn(&format!(
+                "\"{}\": clipped {} values outside [0, 1] in {} of {} frames (range {:.4} … {:.4}); `with range = \"normalize\"` rescales each frame instead",
+                a.path,
+                clipped.values,
+                clipped.frames,
+                frames.len(),
+                clipped.lo,
+                clipped.hi
+            ));
+        }
+        let fail =
+            |e: String| Failure::new(Some(a.span), e, "check that the output folder is writable");
+        let (rows, cols) = frames.first().map_or((0, 0), |f| f.dim());
+        let gif = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gif"));
+        if gif {
+            if a.fps > io::GIF_MAX_FPS {
+                self.events.warn(&format!(
+                    "\"{}\": a GIF plays at most {} frames per second, not {}: its frames are shown for 1/{} s each",
+                    a.path,
+                    io::GIF_MAX_FPS,
+                    a.fps,
+                    io::GIF_MAX_FPS
+                ));
+            }
+            io::save_gif(&path, &frames, a.fps).map_err(fail)?;
+            let n = frames.len();
+            self.wrote(
+                path,
+                Saved::Animation {
+                    rows,
+                    cols,
+                    frames: n,
+                },
+            );
+        } else {
+            let digits = frames.len().to_string().len().max(4);
+            for (i, f) in frames.iter().enumerate() {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                let numbered = path.with_file_name(format!("{stem}-{i:0digits$}.png"));
+                io::save_gray8(&numbered, f.view()).map_err(fail)?;
+                self.wrote(numbered, Saved::Image { rows, cols });
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self, s: &Sweep) -> Result<(), Failure> {
+        let fresh: Vec<bool> = (0..self.graph().len()).map(|i| i >= s.fresh.0).collect();
+        self.events
+            .begin(&format!("sweep {}", s.param), 0, s.frames.len());
+        let mut frames = Vec::with_capacity(s.frames.len());
+        let mut clipped = Clipped::default();
+        for (i, &(_, node)) in s.frames.iter().enumerate() {
+            if self.interrupted() {
+                self.stopped = Some(Failure {
+                    interrupted: true,
+                    ..Failure::new(
+                        Some(s.animation.span),
+                        format!(
+                            "interrupted (Ctrl-C) during the sweep of `{}` after {i} of {} frames; \"{}\" was not written",
+                            s.param,
+                            s.frames.len(),
+                            s.animation.path
+                        ),
+                        "run the script again to make the animation",
+                    )
+                });
+                return Ok(());
+            }
+            frames.push(self.frame(node, &s.animation, &mut clipped)?);
+            // The frame's own nodes are not needed again.
+            self.values.invalidate(&fresh);
+            self.events.frame(i + 1);
+        }
+        self.animate(&s.animation, frames, clipped)
+    }
+
+    fn optimize(&mut self, o: &Optimize, index: usize) -> Result<(), Failure> {
+        let graph = &self.program.graph;
+        let relevant = grad::relevant(graph, o.loss, &o.over);
+        let dirty = graph.descendants(&o.over);
+        let types: Vec<_> = o.over.iter().map(|id| graph.node(*id).ty).collect();
+        let mut state = o.optimizer.init::<T>(&types);
+        let mut losses = Vec::with_capacity(o.steps + 1);
+        let mut recordings: Vec<Frames> = vec![Vec::new(); o.records.len()];
+        if let Some(c) = self.resume.take_if(|c| c.meta.optimize == index) {
+            self.restore(o, c, &mut state, &mut losses, &mut recordings)?;
+        }
+        let resumed_from = state.step as usize;
+        let mut patience = o.stop.map(|(patience, min_delta)| Patience {
+            patience,
+            min_delta,
+            best: f64::INFINITY,
+            wait: 0,
+        });
+        if let Some(p) = &mut patience {
+            losses.iter().for_each(|l| {
+                p.exhausted(*l);
+            });
+        }
+        let mut clipped = vec![Clipped::default(); o.records.len()];
+        let mut times = Vec::with_capacity(o.steps);
+        self.events.begin(
+            &format!("optimize {}", o.names.join(", ")),
+            resumed_from,
+            o.steps,
+        );
+        let diverged = |what: &str, done: usize| {
+            Failure::new(
+                Some(o.span),
+                format!(
+                    "the optimisation diverged at step {}: {what} is not finite",
+                    done + 1
+                ),
+                "lower the learning rate, or check the loss for divisions by zero (normalize of a constant, log of 0)",
+            )
+        };
+        let (end, failure) = loop {
+            let done = state.step as usize;
+            let start = Instant::now();
+            self.values.compute(graph, &[o.loss], self.io)?;
+            let loss = self.values.get(o.loss).scalar().as_f64();
+            losses.push(loss);
+            let end = if !loss.is_finite() {
+                break (End::Diverged, Some(diverged("the loss", done)));
+            } else if done == o.steps {
+                Some(End::Completed)
+            } else if self.interrupted() {
+                Some(End::Interrupted)
+            } else if patience.as_mut().is_some_and(|p| p.exhausted(loss)) {
+                Some(End::Patience)
+            } else {
+                None
+            };
+            for (i, r) in o.records.iter().enumerate() {
+                let taken = recordings[i].last().is_some_and(|(s, _)| *s == done);
+                if (done.is_multiple_of(r.every) || end.is_some()) && !taken {
+                    let frame = self.frame(r.node, &r.animation, &mut clipped[i])?;
+                    recordings[i].push((done, frame));
+                }
+            }
+            if let Some(end) = end {
+                let failure = (end == End::Interrupted).then(|| Failure {
+                    interrupted: true,
+                    ..Failure::new(
+                        Some(o.span),
+                        format!("interrupted (Ctrl-C) after step {done} of {}", o.steps),
+                        "",
+                    )
+                });
+                break (end, failure);
+            }
+            self.events.step(done + 1, loss);
+            let grads = grad::backward(graph, &self.values, o.loss, &o.over, &relevant);
+            if grads.iter().any(|g| g.iter().any(|v| !v.is_finite())) {
+                break (End::Diverged, Some(diverged("a gradient", done)));
+            }
+            let mut next: Vec<Value<T>> = o
+                .over
+                .iter()
+                .map(|id| self.values.get(*id).clone())
+                .collect();
+            let before = state.clone();
+            o.optimizer.update(&mut state, &mut next, &grads);
+            if let Some(i) = next.iter().position(|v| v.iter().any(|x| !x.is_finite())) {
+                // Keep the last finite state.
+                state = before;
+                let what = format!("the update of `{}`", o.names[i]);
+                break (End::Diverged, Some(diverged(&what, done)));
+            }
+            self.values.invalidate(&dirty);
+            for (id, v) in o.over.iter().zip(next) {
+                self.values.set(*id, v);
+            }
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        };
+        let done = state.step as usize;
+        let summary = OptimizeSummary {
+            learnables: o.names.clone(),
+            optimizer: o.optimizer,
+            steps: done,
+            planned: o.steps,
+            resumed_from,
+            final_loss: losses.get(done).copied().unwrap_or(f64::NAN),
+            end,
+            losses,
+            median_step_ms: median(times),
+        };
+        self.events.optimized(&summary);
+        let losses = summary.losses.clone();
+        self.journal.optimizations.push(summary);
+        // What the optimisation writes: its checkpoint first (what a stopped run needs most),
+        // then the loss log and the recordings. Once the run is stopped, a write that fails
+        // is only a warning: the rest is still written.
+        let checkpoint_path = match (&o.checkpoint, &failure) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(_)) => Some(self.settings.fallback_checkpoint.clone()),
+            (None, None) => None,
+        };
+        self.stopped = failure;
+        if let Some(written) = checkpoint_path {
+            let path = self.output(&written, o.span)?;
+            let c = Checkpoint {
+                meta: checkpoint::Meta {
+                    format: checkpoint::FORMAT.into(),
+                    imgx: env!("CARGO_PKG_VERSION").into(),
+                    precision: T::NAME.into(),
+                    script_sha256: self.settings.script_sha256.clone(),
+                    optimize: index,
+                    learnables: o.names.clone(),
+                    optimizer: serde_json::to_value(o.optimizer).expect("serialises"),
+                    step: state.step,
+                    record_every: o.records.iter().map(|r| r.every).collect(),
+                },
+                values: (o.over.iter())
+                    .map(|id| self.values.get(*id).clone())
+                    .collect(),
+                state,
+                losses: losses[..done].to_vec(),
+                recordings: (recordings.iter())
+                    .map(|f| f.iter().filter(|(s, _)| *s < done).cloned().collect())
+                    .collect(),
+            };
+            io::write_atomic(&path, &checkpoint::encode(&c)).map_err(|e| {
+                Failure::new(Some(o.span), e, "check that the output folder is writable")
+            })?;
+            self.wrote(path.clone(), Saved::File);
+            if let Some(f) = &mut self.stopped {
+                f.checkpoint = Some(path);
+            }
+        }
+        if let Some(log) = &o.log {
+            self.log(log, o.span, &losses)?;
+        }
+        for (r, (frames, clipped)) in o.records.iter().zip(recordings.into_iter().zip(clipped)) {
+            // None when the very first loss diverged.
+            if !frames.is_empty() {
+                let frames = frames.into_iter().map(|(_, f)| f).collect();
+                self.animate(&r.animation, frames, clipped)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a checkpoint's state in place, after checking that it fits this optimisation.
+    fn restore(
+        &mut self,
+        o: &Optimize,
+        c: Checkpoint<T>,
+        state: &mut crate::optim::State<T>,
+        losses: &mut Vec<f64>,
+        recordings: &mut Vec<Frames>,
+    ) -> Result<(), Failure> {
+        let fail = |message: String| {
+            Failure::new(
+                Some(o.span),
+                message,
+                "resume with the script (and `--set` values) the checkpoint was made with",
+            )
+        };
+        let graph = &self.program.graph;
+        if c.meta.learnables != o.names {
+            return Err(fail(format!(
+                "the checkpoint is for an optimisation over {}, and this one is over {}",
+                c.meta.learnables.join(", "),
+                o.names.join(", ")
+            )));
+        }
+        for ((v, id), name) in c.values.iter().zip(&o.over).zip(&o.names) {
+            if v.ty() != graph.node(*id).ty {
+                return Err(fail(format!(
+                    "`{name}` is a {} in the checkpoint and a {} here",
+                    v.ty(),
+                    graph.node(*id).ty
+                )));
+            }
+        }
+        let optimizer = serde_json::to_value(o.optimizer).expect("serialises");
+        if c.meta.optimizer["name"] != optimizer["name"] {
+            return Err(fail(format!(
+                "the checkpoint holds the state of {} and this optimisation uses {}",
+                c.meta.optimizer["name"], optimizer["name"]
+            )));
+        }
+        if c.meta.optimizer != optimizer {
+            self.events.warn(&format!(
+                "the checkpoint was made with {} and the optimisation continues with {}: the trajectory differs from an uninterrupted run",
+                c.meta.optimizer, optimizer
+            ));
+        }
+        if c.meta.script_sha256 != self.settings.script_sha256 {
+            self.events
+                .warn("the script changed since the checkpoint was made");
+        }
+        if c.state.step as usize > o.steps {
+            return Err(fail(format!(
+                "the checkpoint has done {} steps, more than the {} this optimisation asks for",
+                c.state.step, o.steps
+            )));
+        }
+        let fits = o.records.iter().zip(&c.recordings).all(|(r, frames)| {
+            let shape = graph.node(r.node).ty.dims();
+            frames
+                .iter()
+                .all(|(_, f)| f.dim() == (shape.rows, shape.cols))
+        });
+        let every: Vec<usize> = o.records.iter().map(|r| r.every).collect();
+        if fits && c.meta.record_every == every {
+            *recordings = c.recordings;
+        } else {
+            self.events.warn(
+                "the recordings changed since the checkpoint was made: the animations start at the resumed step",
+            );
+        }
+        self.values.invalidate(&graph.descendants(&o.over));
+        for (id, v) in o.over.iter().zip(c.values) {
+            self.values.set(*id, v);
+        }
+        *state = c.state;
+        *losses = c.losses;
+        Ok(())
+    }
+
+    /// `log to "loss.csv"`: the losses as CSV, and as a chart beside it (`.png` and `.svg`).
+    fn log(&mut self, written: &str, span: Span, losses: &[f64]) -> Result<(), Failure> {
+        let fail =
+            |e: String| Failure::new(Some(span), e, "check that the output folder is writable");
+        let path = self.output(written, span)?;
+        let mut csv = String::from("step,loss\n");
+        for (k, l) in losses.iter().enumerate() {
+            // Shortest text that reads back as the same float of the run's type.
+            let _ = writeln!(csv, "{k},{}", T::lit(*l));
+        }
+        io::write_atomic(&path, csv.as_bytes()).map_err(fail)?;
+        self.wrote(path.clone(), Saved::File);
+        let chart = Chart::new(losses, "loss", "step");
+        let svg = path.with_extension("svg");
+        io::write_atomic(&svg, chart.svg().as_bytes()).map_err(fail)?;
+        self.wrote(svg, Saved::File);
+        let png = path.with_extension("png");
+        let [r, g, b] = chart.raster();
+        io::save_rgb(&png, r.view(), g.view(), b.view()).map_err(fail)?;
+        let (rows, cols) = r.dim();
+        self.wrote(png, Saved::Image { rows, cols });
+        Ok(())
+    }
 }
 
 fn show<T: Dispatch>(v: &Value<T>) -> Shown {
@@ -148,47 +821,15 @@ fn show<T: Dispatch>(v: &Value<T>) -> Shown {
     }
 }
 
-/// Applies the range policy for 8/16-bit images; `.npy` keeps exact values.
-fn save(
-    s: &Save,
-    m: Array2<f64>,
-    settings: &Settings,
-    events: &mut dyn Events,
-) -> Result<(), Failure> {
-    let fail = |message: String, help: &str| Failure {
-        span: Some(s.span),
-        message,
-        help: help.to_string(),
-    };
-    let path = io::output_path(&settings.out_dir, &s.path, settings.allow_write_anywhere).map_err(
-        |e| {
-            fail(
-                e,
-                "write inside the output folder (see `--out`), or pass `--allow-write-anywhere`",
-            )
-        },
-    )?;
-    let exact = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let m = if exact {
-        m
-    } else {
-        in_range(m, s.range, &s.path, events).map_err(|e| fail(e, "choose `with range = \"clip\"` or `\"normalize\"`, or save as .npy to keep exact values"))?
-    };
-    io::save_gray(&path, m.view(), s.bits)
-        .map_err(|e| fail(e, "check that the output folder is writable"))?;
-    events.saved(&path, m.nrows(), m.ncols());
-    Ok(())
-}
-
-/// Maps values into [0, 1] by policy, saying what it did. Non-finite values are always refused.
-pub fn in_range(
+/// Maps values into [0, 1] (or [−1, 1] when `signed`) by policy, returning what it clipped.
+/// Normalising maps min…max to 0…1, or divides by the largest magnitude when `signed` (so 0
+/// stays 0). Non-finite values are always refused.
+fn fit(
     mut m: Array2<f64>,
     policy: RangePolicy,
+    signed: bool,
     what: &str,
-    events: &mut dyn Events,
-) -> Result<Array2<f64>, String> {
+) -> Result<(Array2<f64>, Clipped), String> {
     if let Some(bad) = m.iter().find(|v| !v.is_finite()) {
         return Err(format!(
             "\"{what}\" has a non-finite value ({bad}); an image cannot hold it"
@@ -199,28 +840,54 @@ pub fn in_range(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
             (a.min(v), b.max(v))
         });
+    let floor = if signed { -1.0 } else { 0.0 };
+    let mut clipped = Clipped::default();
     match policy {
+        RangePolicy::Normalize if signed => {
+            let top = lo.abs().max(hi.abs());
+            m.mapv_inplace(|v| if top > 0.0 { v / top } else { 0.0 });
+        }
         RangePolicy::Normalize => {
             let span = hi - lo;
             m.mapv_inplace(|v| if span > 0.0 { (v - lo) / span } else { 0.0 });
         }
         RangePolicy::Clip | RangePolicy::Error => {
-            let outside = m.iter().filter(|v| !(0.0..=1.0).contains(*v)).count();
+            let outside = m.iter().filter(|v| !(floor..=1.0).contains(*v)).count();
             if outside > 0 {
                 if policy == RangePolicy::Error {
                     return Err(format!(
-                        "\"{what}\": {outside} values lie outside [0, 1] (range {lo:.4} … {hi:.4})"
+                        "\"{what}\": {outside} values lie outside [{floor}, 1] (range {lo:.4} … {hi:.4})"
                     ));
                 }
-                events.warn(&format!(
-                    "\"{what}\": clipped {outside} of {} values outside [0, 1] (range {lo:.4} … {hi:.4}); `with range = \"normalize\"` rescales instead",
-                    m.len()
-                ));
-                m.mapv_inplace(|v| v.clamp(0.0, 1.0));
+                clipped = Clipped {
+                    values: outside,
+                    frames: 1,
+                    lo,
+                    hi,
+                };
+                m.mapv_inplace(|v| v.clamp(floor, 1.0));
             }
         }
     }
-    Ok(m)
+    Ok((m, clipped))
+}
+
+/// The colour of +1 in a signed false-colour image (purple); −1 is [`BELOW`] (green). The two
+/// have about the same brightness (Rec. 601 luma ≈ 0.56), so neither side looks larger.
+const ABOVE: [f64; 3] = [0.8, 0.35, 1.0];
+const BELOW: [f64; 3] = [0.2, 0.8, 0.2];
+
+/// Red, green and blue planes of values in [−1, 1]: |v| times the colour of v's sign.
+fn signed_colours(m: &Array2<f64>) -> [Array2<f64>; 3] {
+    std::array::from_fn(|c| {
+        m.mapv(|v| {
+            if v >= 0.0 {
+                v * ABOVE[c]
+            } else {
+                -v * BELOW[c]
+            }
+        })
+    })
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -236,64 +903,54 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn optimize<T: Dispatch>(
-    program: &Program,
-    o: &Optimize,
-    values: &mut Values<T>,
-    io: &DiskIo,
-    events: &mut dyn Events,
-) -> Result<OptimizeSummary, Failure> {
-    let graph = &program.graph;
-    let relevant = grad::relevant(graph, o.loss, &o.over);
-    let dirty = graph.descendants(&o.over);
-    let types: Vec<_> = o.over.iter().map(|id| graph.node(*id).ty).collect();
-    let mut state = o.optimizer.init::<T>(&types);
-    let mut losses = Vec::with_capacity(o.steps + 1);
-    let mut times = Vec::with_capacity(o.steps);
-    let diverged = |k: usize, what: &str| {
-        Failure {
-        span: Some(o.span),
-        message: format!("the optimisation diverged at step {k}: {what} is not finite"),
-        help: "lower the learning rate, or check the loss for divisions by zero (normalize of a constant, log of 0)".into(),
-    }
-    };
-    for k in 1..=o.steps {
-        let start = Instant::now();
-        let loss = forward_loss(graph, values, o.loss, io)?;
-        if !loss.is_finite() {
-            return Err(diverged(k, "the loss"));
-        }
-        losses.push(loss);
-        events.step(k, loss);
-        let grads = grad::backward(graph, values, o.loss, &o.over, &relevant);
-        if grads.iter().any(|g| g.iter().any(|v| !v.is_finite())) {
-            return Err(diverged(k, "a gradient"));
-        }
-        let mut current: Vec<Value<T>> = o.over.iter().map(|id| values.get(*id).clone()).collect();
-        o.optimizer.update(&mut state, &mut current, &grads);
-        values.invalidate(&dirty);
-        for (id, v) in o.over.iter().zip(current) {
-            values.set(*id, v);
-        }
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-    }
-    let last = forward_loss(graph, values, o.loss, io)?;
-    losses.push(last);
-    events.optimized(o.steps, last, median(times));
-    Ok(OptimizeSummary {
-        learnables: o.names.clone(),
-        steps: o.steps,
-        final_loss: last,
-        losses,
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn forward_loss<T: Dispatch>(
-    graph: &crate::graph::Graph,
-    values: &mut Values<T>,
-    loss: NodeId,
-    io: &DiskIo,
-) -> Result<f64, Failure> {
-    values.compute(graph, &[loss], io)?;
-    Ok(values.get(loss).scalar().as_f64())
+    #[test]
+    fn policies_fit_values_into_range() {
+        let m = Array2::from_shape_vec((1, 4), vec![-0.5, 0.0, 0.5, 2.0]).unwrap();
+        let (c, clipped) = fit(m.clone(), RangePolicy::Clip, false, "x").unwrap();
+        assert_eq!(c.as_slice().unwrap(), [0.0, 0.0, 0.5, 1.0]);
+        assert_eq!((clipped.values, clipped.lo, clipped.hi), (2, -0.5, 2.0));
+        let (n, clipped) = fit(m.clone(), RangePolicy::Normalize, false, "x").unwrap();
+        assert_eq!(n.as_slice().unwrap(), [0.0, 0.2, 0.4, 1.0]);
+        assert_eq!(clipped.values, 0);
+        let (s, _) = fit(m.clone(), RangePolicy::Normalize, true, "x").unwrap();
+        assert_eq!(s.as_slice().unwrap(), [-0.25, 0.0, 0.25, 1.0]);
+        let (s, clipped) = fit(m.clone(), RangePolicy::Clip, true, "x").unwrap();
+        assert_eq!(s.as_slice().unwrap(), [-0.5, 0.0, 0.5, 1.0]);
+        assert_eq!(clipped.values, 1);
+        assert!(fit(m, RangePolicy::Error, false, "x")
+            .unwrap_err()
+            .contains("2 values"));
+        let nan = Array2::from_elem((1, 1), f64::NAN);
+        assert!(fit(nan, RangePolicy::Normalize, false, "x").is_err());
+    }
+
+    #[test]
+    fn signed_colours_scale_with_magnitude() {
+        let m = Array2::from_shape_vec((1, 3), vec![1.0, -0.5, 0.0]).unwrap();
+        let [r, g, b] = signed_colours(&m);
+        assert_eq!([r[[0, 0]], g[[0, 0]], b[[0, 0]]], ABOVE);
+        assert_eq!([r[[0, 1]], g[[0, 1]], b[[0, 1]]], BELOW.map(|c| c / 2.0));
+        assert_eq!([r[[0, 2]], g[[0, 2]], b[[0, 2]]], [0.0; 3]);
+        let luma = |c: [f64; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        assert!((luma(ABOVE) - luma(BELOW)).abs() < 0.02);
+    }
+
+    #[test]
+    fn patience_counts_losses_without_improvement() {
+        let mut p = Patience {
+            patience: 2,
+            min_delta: 0.1,
+            best: f64::INFINITY,
+            wait: 0,
+        };
+        assert!(!p.exhausted(1.0));
+        assert!(!p.exhausted(0.95), "not better by more than 0.1");
+        assert!(!p.exhausted(0.8), "better: the count starts again");
+        assert!(!p.exhausted(0.85));
+        assert!(p.exhausted(0.75));
+    }
 }

@@ -104,11 +104,11 @@ fn json_events_have_the_documented_shape() {
         done["loss"], last_print["value"],
         "`optimized` reports the loss after the last update"
     );
-    let saved = evs.iter().find(|e| e["event"] == "saved").unwrap();
-    assert_eq!(
-        (saved["rows"].as_u64(), saved["cols"].as_u64()),
-        (Some(256), Some(256))
-    );
+    let learned = evs
+        .iter()
+        .find(|e| e["event"] == "saved" && e["path"].as_str().unwrap().ends_with("learned.png"))
+        .expect("saved event of learned.png");
+    assert_eq!((learned["rows"].as_u64(), learned["cols"].as_u64()), (Some(256), Some(256)));
 }
 
 #[test]

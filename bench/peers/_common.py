@@ -64,20 +64,6 @@ def load_gray_u8(path):
     raise SystemExit(f"{path}: unsupported shape {a.shape}")
 
 
-def warp_np(m, amp=-10.0, freq=0.25, phase=0.0):
-    """Reference warp in float64 numpy (used only for a self-check)."""
-    rows, cols = m.shape
-    x = np.arange(1, rows + 1, dtype=np.float64)[:, None]
-    y = np.arange(1, cols + 1, dtype=np.float64)[None, :]
-    s = np.clip(x + amp * np.sin(freq * (y + phase)), 1, rows)
-    i = np.floor(s)
-    t = s - i
-    i0 = i.astype(np.int64) - 1
-    i1 = np.minimum(i0 + 1, rows - 1)
-    c = np.broadcast_to(np.arange(cols)[None, :], s.shape)
-    return (1 - t) * m[i0, c] + t * m[i1, c]
-
-
 def emit(peer, dtype, threads, steps, losses, step_ms):
     print(json.dumps({
         "peer": peer,

@@ -104,6 +104,9 @@ mod tests {
         fn read_gray(&self, _: &Text) -> Result<Array2<f64>, String> {
             Err("no such file".into())
         }
+        fn output_path(&self, path: &str) -> Result<PathBuf, String> {
+            Ok(PathBuf::from("/scripts").join(path))
+        }
     }
 
     #[test]

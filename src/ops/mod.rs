@@ -34,6 +34,7 @@ mod noise;
 mod normalize;
 mod reduce;
 mod resize;
+mod signed_diff;
 mod softmax;
 mod transpose;
 mod warp;
@@ -47,6 +48,7 @@ pub static PRIMITIVES: &[&dyn Primitive] = &[
     &softmax::Softmax(softmax::Axis::Rows),
     &softmax::Softmax(softmax::Axis::Cols),
     &normalize::Normalize,
+    &signed_diff::SignedDiff,
     &loss::Loss,
     &noise::Noise,
     &load::Load,
@@ -300,6 +302,9 @@ pub trait Io {
     fn image_shape(&self, path: &Text) -> Result<Shape, String>;
     /// The image at `path` as gray levels in [0, 1] (see `load`).
     fn read_gray(&self, path: &Text) -> Result<Array2<f64>, String>;
+    /// Where an output written in the script as `path` goes, or why the script may not write
+    /// there (it leaves the output folder). The checker asks before anything runs.
+    fn output_path(&self, path: &str) -> Result<PathBuf, String>;
 }
 
 /// An element-wise function's value and derivative, for both float types: what lambdas call.

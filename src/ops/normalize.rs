@@ -60,7 +60,7 @@ impl Meta for Normalize {
 }
 
 /// The minimum and maximum of a non-empty matrix, each with its first position in column-major
-/// order: one pass for the values, then one scan per row that stops at the row's first match.
+/// order (as Zygote gives min/max gradients).
 struct Extremes<T> {
     lo: T,
     at_lo: (usize, usize),
@@ -74,46 +74,49 @@ impl<T: Real> Extremes<T> {
         let Some(all) = m.as_slice() else {
             return Self::exact(m, first);
         };
-        // Eight lanes, each keeping its extreme values and where (in memory order) each first
-        // appeared: branch-free, so the compiler vectorises it.
+        // Branch-free passes the compiler vectorises: the values, then how often each occurs.
         let (mut lo8, mut hi8) = ([first; 8], [first; 8]);
-        let (mut lo_at, mut hi_at) = ([0usize; 8], [0usize; 8]);
-        let mut lanes = |c: usize, chunk: &[T]| {
-            for (k, &v) in chunk.iter().enumerate() {
-                let (below, above) = (v < lo8[k], v > hi8[k]);
-                lo8[k] = if below { v } else { lo8[k] };
-                lo_at[k] = if below { c * 8 + k } else { lo_at[k] };
-                hi8[k] = if above { v } else { hi8[k] };
-                hi_at[k] = if above { c * 8 + k } else { hi_at[k] };
-            }
-        };
         let chunks = all.chunks_exact(8);
-        let rest = chunks.remainder();
-        let n = chunks.len();
-        chunks.enumerate().for_each(|(c, chunk)| lanes(c, chunk));
-        lanes(n, rest);
-        let lo = lo8.iter().fold(first, |a, &v| if v < a { v } else { a });
-        let hi = hi8.iter().fold(first, |a, &v| if v > a { v } else { a });
+        for chunk in chunks.clone() {
+            for k in 0..8 {
+                let v = chunk[k];
+                lo8[k] = if v < lo8[k] { v } else { lo8[k] };
+                hi8[k] = if v > hi8[k] { v } else { hi8[k] };
+            }
+        }
+        let tail = chunks.remainder().iter();
+        let lo = lo8.iter().chain(tail.clone()).fold(first, |a, &v| if v < a { v } else { a });
+        let hi = hi8.iter().chain(tail).fold(first, |a, &v| if v > a { v } else { a });
+        // First occurrences in column-major order (smallest column, then smallest row): a
+        // vectorised test per row, and a scalar search only in rows that hold the value.
         let cols = m.ncols();
-        // The lanes saw each lane's first occurrence; if the value occurs nowhere else, the
-        // column-major first is among them. Otherwise (ties) scan exactly.
-        let place = |t: T, vals: &[T; 8], at: &[usize; 8]| -> Option<(usize, usize)> {
-            let mut seen: Vec<(usize, usize)> = (0..8)
-                .filter(|&k| vals[k] == t && all[at[k]] == t)
-                .map(|k| (at[k] % cols, at[k] / cols))
-                .collect();
-            seen.sort_unstable();
-            seen.dedup();
-            let count = all.iter().fold(0usize, |c, &v| c + usize::from(v == t));
-            (count == seen.len()).then(|| seen.into_iter().min().map(|(j, i)| (i, j))).flatten()
-        };
-        match (place(lo, &lo8, &lo_at), place(hi, &hi8, &hi_at)) {
-            (Some(at_lo), Some(at_hi)) => Extremes { lo, at_lo, hi, at_hi },
-            _ => Self::exact(m, first),
+        let (mut at_lo, mut at_hi) = ((usize::MAX, 0), (usize::MAX, 0));
+        for (i, row) in all.chunks_exact(cols).enumerate() {
+            let (mut has_lo, mut has_hi) = (false, false);
+            for &v in row {
+                has_lo |= v == lo;
+                has_hi |= v == hi;
+            }
+            for (has, t, at) in [(has_lo, lo, &mut at_lo), (has_hi, hi, &mut at_hi)] {
+                if has {
+                    let j = row.iter().position(|&v| v == t).unwrap_or(usize::MAX);
+                    if j < at.0 {
+                        *at = (j, i);
+                    }
+                }
+            }
+        }
+        // A NaN extreme equals nothing: it was the first entry.
+        let place = |(j, i): (usize, usize)| if j == usize::MAX { (0, 0) } else { (i, j) };
+        Extremes {
+            lo,
+            at_lo: place(at_lo),
+            hi,
+            at_hi: place(at_hi),
         }
     }
 
-    /// The plain definition, for ties and unusual layouts: first occurrence in column-major order.
+    /// The plain definition, for layouts other than row-major (and a reference for the tests).
     fn exact(m: &Array2<T>, first: T) -> Self {
         let mut e = Extremes {
             lo: first,

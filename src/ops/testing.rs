@@ -46,6 +46,10 @@ impl Io for FakeIo {
             (r * 6 + c) as f64 / 23.0
         }))
     }
+    /// Every output may be written, where the script says.
+    fn output_path(&self, path: &str) -> Result<PathBuf, String> {
+        Ok(PathBuf::from(path))
+    }
 }
 
 /// The registered primitive called `name` (panics in tests if it is not registered).

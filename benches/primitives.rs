@@ -1,0 +1,149 @@
+//! `cargo bench`: the primitives of the poster's step and the whole Adam step, at 256² … 2048²,
+//! in f32 (medians are what divan reports; compare ratios within one run, the machine is shared).
+//! The whole-step comparison against JAX and PyTorch is `bench/compare.sh` (see BENCHMARKS.md).
+
+use imgx::eval::Values;
+use imgx::io::DiskIo;
+use imgx::lower::{self, Step};
+use imgx::ops::{self, Attrs, Dispatch, Io, Static, Text};
+use imgx::tensor::{Shape, Value};
+use imgx::{grad, syntax};
+use ndarray::Array2;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const SIZES: &[usize] = &[256, 512, 1024, 2048];
+
+fn main() {
+    divan::main();
+}
+
+/// An `Io` for primitives that read nothing.
+struct NoIo;
+impl Io for NoIo {
+    fn resolve(&self, p: &Text) -> PathBuf {
+        PathBuf::from(&p.value)
+    }
+    fn image_shape(&self, _: &Text) -> Result<Shape, String> {
+        Err("benchmarks read no files".into())
+    }
+    fn read_gray(&self, _: &Text) -> Result<Array2<f64>, String> {
+        Err("benchmarks read no files".into())
+    }
+    fn output_path(&self, _: &str) -> Result<PathBuf, String> {
+        Err("benchmarks write no files".into())
+    }
+}
+
+fn image(n: usize) -> Value<f32> {
+    Value::Matrix(Array2::from_shape_fn((n, n), |(i, j)| (((i * 31 + j * 17) % 97) as f32 + 1.0) / 98.0))
+}
+
+fn plus_one() -> Attrs {
+    let f = imgx::lambda::ElemFn::Add(Box::new(imgx::lambda::ElemFn::X), Box::new(imgx::lambda::ElemFn::Const(1.0)));
+    Attrs {
+        values: vec![("f", Static::Func(Arc::new(f)))],
+    }
+}
+
+fn unsigned() -> Attrs {
+    Attrs {
+        values: vec![("signed", Static::Bool(false))],
+    }
+}
+
+fn fwd_bwd(bencher: divan::Bencher, name: &str, n: usize, attrs: Attrs, backward: bool) {
+    let p = ops::lookup(name).expect("registered");
+    let op = <f32 as Dispatch>::op(p);
+    let x = image(n);
+    let y = op.forward(&[&x], &attrs, &NoIo).expect("forward");
+    if backward {
+        bencher.bench_local(|| op.backward(&[&x], &y, &y, &attrs, &[true]));
+    } else {
+        bencher.bench_local(|| op.forward(&[&x], &attrs, &NoIo));
+    }
+}
+
+#[divan::bench(args = SIZES)]
+fn matmul(bencher: divan::Bencher, n: usize) {
+    let op = <f32 as Dispatch>::op(ops::lookup("matmul").unwrap());
+    let (a, b) = (image(n), image(n));
+    bencher.bench_local(|| op.forward(&[&a, &b], &Attrs::default(), &NoIo));
+}
+
+#[divan::bench(args = SIZES)]
+fn gram_forward(bencher: divan::Bencher, n: usize) {
+    fwd_bwd(bencher, "gram", n, Attrs::default(), false);
+}
+
+#[divan::bench(args = SIZES)]
+fn gram_backward(bencher: divan::Bencher, n: usize) {
+    fwd_bwd(bencher, "gram", n, Attrs::default(), true);
+}
+
+#[divan::bench(args = SIZES)]
+fn softmax_cols_forward(bencher: divan::Bencher, n: usize) {
+    fwd_bwd(bencher, "softmax_cols", n, plus_one(), false);
+}
+
+#[divan::bench(args = SIZES)]
+fn softmax_cols_backward(bencher: divan::Bencher, n: usize) {
+    fwd_bwd(bencher, "softmax_cols", n, plus_one(), true);
+}
+
+#[divan::bench(args = SIZES)]
+fn normalize_forward(bencher: divan::Bencher, n: usize) {
+    fwd_bwd(bencher, "normalize", n, unsigned(), false);
+}
+
+#[divan::bench(args = SIZES)]
+fn normalize_backward(bencher: divan::Bencher, n: usize) {
+    fwd_bwd(bencher, "normalize", n, unsigned(), true);
+}
+
+/// One whole Adam step of the poster's inverse problem (forward, backward, update) on an n×n
+/// generated image, through the same engine `imgx run` uses.
+#[divan::bench(args = SIZES, sample_count = 20)]
+fn adam_step(bencher: divan::Bencher, n: usize) {
+    let src = format!(
+        "m = noise({n}, {n}, seed = 1)
+fn value(a) {{
+    n = normalize(softmax_cols(a, f = x -> x + 1))
+    normalize(n' * n)
+}}
+target = value(warp(m, amp = -10, freq = 0.25))
+learn x = m
+l = loss(value(x), target)
+optimize l over x with adam(lr = 0.001) steps 1
+"
+    );
+    let dir = std::env::temp_dir();
+    let io = DiskIo::new(dir.clone(), dir);
+    let script = syntax::parse(&src).expect("parses");
+    let program = lower::lower(&src, &script, &[], &io).expect("checks");
+    let mut values = Values::<f32>::new(&program.graph);
+    let mut opt = None;
+    for step in &program.steps {
+        match step {
+            Step::Learn { node, init } => imgx::run::learn(&program, *node, *init, &mut values, &io).expect("learn"),
+            Step::Optimize(o) => opt = Some(o),
+            _ => {}
+        }
+    }
+    let o = opt.expect("an optimize statement");
+    let graph = &program.graph;
+    let relevant = grad::relevant(graph, o.loss, &o.over);
+    let dirty = graph.descendants(&o.over);
+    let types: Vec<_> = o.over.iter().map(|id| graph.node(*id).ty).collect();
+    let mut state = o.optimizer.init::<f32>(&types);
+    bencher.bench_local(|| {
+        values.compute(graph, &[o.loss], &io).expect("forward");
+        let grads = grad::backward(graph, &values, o.loss, &o.over, &relevant);
+        let mut current: Vec<Value<f32>> = o.over.iter().map(|id| values.get(*id).clone()).collect();
+        o.optimizer.update(&mut state, &mut current, &grads);
+        values.invalidate(&dirty);
+        for (id, v) in o.over.iter().zip(current) {
+            values.set(*id, v);
+        }
+    });
+}

@@ -1,0 +1,536 @@
+//! Experiments you can watch, repeat and resume, through the real binary: recordings, loss
+//! logs, false-colour differences and manifests of one run; sweeps; resuming bit for bit;
+//! Ctrl-C; divergence; early stopping; `.npy` interop with numpy.
+
+mod common;
+use common::*;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A GIF's width, height, frame delays (1/100 s) and frames as seen (each drawn over the one
+/// before); asserts the exact 256-level gray palette imgx writes.
+fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    let mut d = options
+        .read_info(fs::File::open(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (w, h) = (usize::from(d.width()), usize::from(d.height()));
+    let gray: Vec<u8> = (0..=255u8).flat_map(|k| [k, k, k]).collect();
+    assert_eq!(d.global_palette(), Some(&gray[..]), "exact gray palette");
+    let mut canvas = vec![0u8; w * h];
+    let (mut delays, mut frames) = (Vec::new(), Vec::new());
+    while let Some(f) = d.read_next_frame().unwrap() {
+        let (top, left) = (usize::from(f.top), usize::from(f.left));
+        let fw = usize::from(f.width);
+        for (i, v) in f.buffer.iter().enumerate() {
+            canvas[(top + i / fw) * w + left + i % fw] = *v;
+        }
+        delays.push(f.delay);
+        frames.push(canvas.clone());
+    }
+    (w, h, delays, frames)
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap()
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Asserts that no temporary file is left and that the manifest's outputs are the files there
+/// with their SHA-256.
+fn assert_complete(dir: &Path, manifest: &serde_json::Value) {
+    let all = files(dir);
+    assert!(
+        all.iter().all(|p| !p.to_string_lossy().ends_with(".tmp")),
+        "a temporary file was left: {all:?}"
+    );
+    let folder = dir.join(
+        all.iter()
+            .find(|p| p.ends_with("manifest.json"))
+            .and_then(|p| p.parent())
+            .unwrap(),
+    );
+    for o in manifest["outputs"].as_array().unwrap() {
+        let path = folder.join(o["path"].as_str().unwrap());
+        assert_eq!(
+            imgx::io::sha256_file(&path).unwrap(),
+            o["sha256"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+fn write_script(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("script.imgx");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn inverse_example_makes_everything_in_one_run() {
+    let out = temp_dir("inverse-all");
+    let stdout = ok(&["run", "examples/inverse.imgx", "--json", "--out", s(&out)]);
+    let evs = events(&stdout);
+    let dir = out.join("out/inverse");
+    for name in [
+        "learned.png",
+        "learned.npy",
+        "learned_and_value.png",
+        "optimization.gif",
+        "loss.csv",
+        "loss.png",
+        "loss.svg",
+        "difference.png",
+        "run.ckpt",
+        "manifest.json",
+    ] {
+        assert!(dir.join(name).is_file(), "{name} missing");
+    }
+    // The animation: every 6 of 227 steps, and after the last: 0, 6, …, 222, 227.
+    let (w, h, delays, frames) = gif_frames(&dir.join("optimization.gif"));
+    assert_eq!((w, h), (512, 256));
+    assert_eq!(frames.len(), 227 / 6 + 2);
+    assert!(delays.iter().all(|d| *d == 10), "10 fps: {delays:?}");
+    let saved = evs
+        .iter()
+        .find(|e| e["event"] == "saved" && e["path"].as_str().unwrap().ends_with(".gif"))
+        .unwrap();
+    assert_eq!(saved["frames"], 39);
+    // The last frame is hcat(x, value(x)) as saved, level for level.
+    let learned = image::open(dir.join("learned_and_value.png"))
+        .unwrap()
+        .into_luma8();
+    assert_eq!(frames.last().unwrap(), learned.as_raw());
+    // The loss log: the losses the events reported (as f32, the run's type), and a picture.
+    let csv = fs::read_to_string(dir.join("loss.csv")).unwrap();
+    let logged: Vec<f32> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(',').unwrap().1.parse().unwrap())
+        .collect();
+    assert_eq!(csv.lines().next(), Some("step,loss"));
+    let reported: Vec<f32> = trajectory(&evs).iter().map(|l| *l as f32).collect();
+    assert_eq!(logged, reported);
+    let chart = image::open(dir.join("loss.png")).unwrap();
+    assert_eq!((chart.width(), chart.height()), (720, 420));
+    let svg = fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(svg.contains(">loss (log scale)</text>") && svg.contains(">step</text>"));
+    // The difference: colour, purple where x is above m, green where below.
+    let diff = image::open(dir.join("difference.png")).unwrap().into_rgb8();
+    let purple = diff.pixels().filter(|p| p[2] > p[1] && p[0] > p[1]).count();
+    let green = diff.pixels().filter(|p| p[1] > p[0] && p[1] > p[2]).count();
+    assert!(
+        purple > 1000 && green > 1000,
+        "{purple} purple, {green} green"
+    );
+    // The manifest names all of it.
+    let m = json(&dir.join("manifest.json"));
+    assert_eq!(m["status"], "ok");
+    assert_eq!(m["precision"], "f32");
+    assert_eq!(m["params"]["n_steps"], 227.0);
+    assert_eq!(
+        m["script"]["sha256"],
+        imgx::io::sha256_file(&root().join("examples/inverse.imgx")).unwrap()
+    );
+    // Paths are relative to the manifest's folder.
+    let input = dir.join(m["inputs"][0]["path"].as_str().unwrap());
+    assert_eq!(
+        fs::canonicalize(input).unwrap(),
+        fs::canonicalize(root().join("examples/images/clouds.png")).unwrap()
+    );
+    assert_eq!(m["optimizations"][0]["steps"], 227);
+    assert_eq!(m["optimizations"][0]["learnables"][0], "x");
+    assert_eq!(m["outputs"].as_array().unwrap().len(), 10);
+    assert_complete(&out, &m);
+}
+
+#[test]
+fn two_runs_differ_only_in_timing() {
+    let out = temp_dir("determinism");
+    let run = || {
+        ok(&[
+            "run",
+            "examples/inverse.imgx",
+            "--quiet",
+            "--out",
+            s(&out),
+            "--set",
+            "n_steps=40",
+        ]);
+        files(&out)
+            .into_iter()
+            .map(|p| {
+                let bytes = fs::read(out.join(&p)).unwrap();
+                (p, bytes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.len(), second.len());
+    for ((path, a), (_, b)) in first.iter().zip(&second) {
+        if path.ends_with("manifest.json") {
+            let mut a: serde_json::Value = serde_json::from_slice(a).unwrap();
+            let mut b: serde_json::Value = serde_json::from_slice(b).unwrap();
+            assert_ne!(a["timing"], serde_json::Value::Null);
+            a["timing"].take();
+            b["timing"].take();
+            assert_eq!(a, b, "manifests differ beyond timing");
+            assert_eq!(a["command"]["set"][0], "n_steps=40");
+        } else {
+            assert!(a == b, "{} differs between runs", path.display());
+        }
+    }
+}
+
+#[test]
+fn resuming_gives_the_straight_run_bit_for_bit() {
+    let (straight, part) = (temp_dir("straight"), temp_dir("part"));
+    ok(&[
+        "run",
+        "examples/inverse.imgx",
+        "--quiet",
+        "--out",
+        s(&straight),
+    ]);
+    ok(&[
+        "run",
+        "examples/inverse.imgx",
+        "--quiet",
+        "--out",
+        s(&part),
+        "--set",
+        "n_steps=100",
+    ]);
+    let ckpt = part.join("out/inverse/run.ckpt");
+    let stdout = ok(&[
+        "run",
+        "examples/inverse.imgx",
+        "--json",
+        "--out",
+        s(&part),
+        "--resume",
+        s(&ckpt),
+    ]);
+    let steps: Vec<u64> = events(&stdout)
+        .iter()
+        .filter(|e| e["event"] == "step")
+        .map(|e| e["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (101..=227).collect::<Vec<_>>(), "127 more updates");
+    for name in [
+        "learned.npy",
+        "loss.csv",
+        "optimization.gif",
+        "run.ckpt",
+        "difference.png",
+    ] {
+        let (a, b) = (
+            fs::read(straight.join("out/inverse").join(name)).unwrap(),
+            fs::read(part.join("out/inverse").join(name)).unwrap(),
+        );
+        assert!(a == b, "{name}: 100 + 127 steps differ from 227");
+    }
+    let m = json(&part.join("out/inverse/manifest.json"));
+    assert_eq!(m["optimizations"][0]["resumed_from"], 100);
+    assert_eq!(m["optimizations"][0]["steps"], 227);
+}
+
+/// A long optimisation of a small image, with everything an optimisation can write.
+const LONG: &str = r#"
+param n = 100000
+m = resize(load("IMAGE"), 48, 64)
+target = normalize(softmax_cols(m, f = x -> x + 1))
+learn x = m .* 0.5
+l = loss(normalize(softmax_cols(x, f = x -> x + 1)), target)
+optimize l over x with adam(lr = 0.002) steps n
+    record hcat(x, m) every 10 to "anim.gif" with range = "normalize"
+    log to "loss.csv"
+    checkpoint to "run.ckpt"
+save x to "x.npy"
+save x to "x.png" with range = "normalize"
+"#;
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_checkpoint_resumes() {
+    let dir = temp_dir("sigint");
+    let image = root().join("examples/images/clouds.png");
+    let script = write_script(&dir, &LONG.replace("IMAGE", s(&image)));
+    let out = dir.join("interrupted");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imgx"))
+        .args(["run", s(&script), "--json", "--out", s(&out)])
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(dir.join("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "step" && e["step"].as_u64() >= Some(25) {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    lines.for_each(drop);
+    let status = child.wait().unwrap();
+    let stderr = fs::read_to_string(dir.join("stderr.txt")).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (Ctrl-C) after step"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--resume"), "says how to resume: {stderr}");
+    assert!(
+        out.join("x.png").is_file(),
+        "the saves after the optimisation ran"
+    );
+    // Complete outputs: the loss log, the animation up to the stop, the saves after it.
+    let m = json(&out.join("manifest.json"));
+    assert_eq!(m["status"], "interrupted");
+    assert_eq!(m["optimizations"][0]["end"], "interrupted");
+    let done = m["optimizations"][0]["steps"].as_u64().unwrap() as usize;
+    assert!((25..1000).contains(&done), "stopped after {done} steps");
+    assert_complete(&out, &m);
+    let csv = fs::read_to_string(out.join("loss.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        done + 2,
+        "header and losses 0..={done}"
+    );
+    let (w, h, _, frames) = gif_frames(&out.join("anim.gif"));
+    assert_eq!((w, h), (128, 48));
+    assert_eq!(frames.len(), done / 10 + 1 + usize::from(done % 10 != 0));
+    assert_eq!(read_matrix(&out.join("x.npy")).dim(), (48, 64));
+    // Resuming the checkpoint to `done + 15` steps is the straight run of `done + 15` steps.
+    let total = format!("n={}", done + 15);
+    let (resumed, straight) = (dir.join("resumed"), dir.join("straight"));
+    let ckpt = out.join("run.ckpt");
+    ok(&[
+        "run",
+        s(&script),
+        "--quiet",
+        "--set",
+        &total,
+        "--out",
+        s(&resumed),
+        "--resume",
+        s(&ckpt),
+    ]);
+    ok(&[
+        "run",
+        s(&script),
+        "--quiet",
+        "--set",
+        &total,
+        "--out",
+        s(&straight),
+    ]);
+    for name in ["x.npy", "loss.csv", "anim.gif", "run.ckpt"] {
+        assert!(
+            fs::read(resumed.join(name)).unwrap() == fs::read(straight.join(name)).unwrap(),
+            "{name}: interrupted and resumed differs from straight"
+        );
+    }
+}
+
+#[test]
+fn divergence_names_the_step_and_keeps_the_last_finite_state() {
+    let dir = temp_dir("nan");
+    // s: 1 → 0.75 → 0.461… → 0.093… → −0.727…: the loss sqrt(s) is NaN before update 5.
+    let script = write_script(
+        &dir,
+        "learn s = 1\nl = sqrt(s)\noptimize l over s with sgd(lr = 0.5) steps 50\n    log to \"loss.csv\"\nsave fill(2, 2, s) to \"s.npy\"\n",
+    );
+    let out = imgx(&["run", s(&script), "--f64"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("diverged at step 5: the loss is not finite"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--resume"), "{stderr}");
+    // What can be written is: the log up to the NaN, the save, and a checkpoint of step 4.
+    let csv = fs::read_to_string(dir.join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().last(), Some("4,NaN"));
+    let s4 = read_matrix(&dir.join("s.npy"))[[0, 0]];
+    assert!(s4 < 0.0, "the state after update 4 is finite: {s4}");
+    let bytes = fs::read(dir.join("script.ckpt")).unwrap();
+    let c = imgx::checkpoint::decode::<f64>(&bytes).unwrap();
+    assert_eq!(c.state.step, 4);
+    assert_eq!(c.losses.len(), 4);
+    let m = json(&dir.join("manifest.json"));
+    assert_eq!(m["status"], "failed");
+    assert_eq!(m["optimizations"][0]["end"], "diverged");
+}
+
+#[test]
+fn early_stopping_and_its_checkpoint() {
+    let dir = temp_dir("patience");
+    // Each update improves the loss by less than min_delta: stop after `patience` of them.
+    let script = write_script(
+        &dir,
+        "learn s = 3\nl = s .^ 2\noptimize l over s with adam(lr = 0.01) steps 100\n    stop when patience = 4, min_delta = 0.5\n    checkpoint to \"s.ckpt\"\n",
+    );
+    let evs = events(&ok(&["run", s(&script), "--json"]));
+    let done = evs.iter().find(|e| e["event"] == "optimized").unwrap();
+    assert_eq!(
+        (done["steps"].as_u64(), done["end"].as_str()),
+        (Some(4), Some("patience"))
+    );
+    // Resuming an early-stopped optimisation stops again at once.
+    let evs = events(&ok(&[
+        "run",
+        s(&script),
+        "--json",
+        "--resume",
+        s(&dir.join("s.ckpt")),
+    ]));
+    assert!(!evs.iter().any(|e| e["event"] == "step"));
+}
+
+#[test]
+fn sweep_example_makes_a_palindrome_animation() {
+    let out = temp_dir("sweep");
+    ok(&["run", "examples/sweep.imgx", "--quiet", "--out", s(&out)]);
+    let (w, h, delays, frames) = gif_frames(&out.join("out/sweep/variations.gif"));
+    assert_eq!((w, h), (512, 256));
+    // knob 0, 1, …, 31, then 30, …, 1: a seamless loop.
+    assert_eq!(frames.len(), 32 + 30);
+    for i in 1..31 {
+        assert!(
+            frames[i] == frames[62 - i],
+            "frame {i} and {} differ",
+            62 - i
+        );
+    }
+    assert!(frames[0] != frames[31]);
+    // 30 fps in hundredths of a second: 3, 4, 3, 3, 4, 3, … averaging 1/30 s.
+    assert_eq!(&delays[..6], [3, 4, 3, 3, 4, 3]);
+    assert_eq!(delays.iter().map(|d| u32::from(*d)).sum::<u32>(), 207);
+    // The middle frame (knob 16: amp 0) shows the image itself on the left.
+    let m = read_matrix(&root().join("examples/images/clouds.png"));
+    let left: Vec<u8> = (0..256)
+        .flat_map(|r| frames[16][r * 512..r * 512 + 256].to_vec())
+        .collect();
+    let levels: Vec<u8> = m.iter().map(|v| (v * 255.0).round() as u8).collect();
+    assert!(left == levels);
+}
+
+#[test]
+fn sweep_and_colormap_mistakes_are_caught_before_running() {
+    let dir = temp_dir("sweep-check");
+    let cases = [
+        (
+            "m = noise(8, 8)\nsweep k from 0 to 1 count 3 record m to \"a.gif\"\n",
+            "`sweep` needs a number param",
+        ),
+        (
+            "param k = 0\na = k * 2\nsweep k from 0 to 1 count 3 record fill(2, 2, a) to \"a.gif\"\n",
+            "does not use `k`",
+        ),
+        (
+            "param k = 1\nsweep k from 1 to 3 count 3 record ones(k, 2) to \"a.gif\"\n",
+            "must have one shape",
+        ),
+        (
+            "m = noise(8, 8)\nsave m to \"m.npy\" with colormap = \"signed\"\n",
+            "8-bit colour image",
+        ),
+        (
+            "param k = 0\nsweep k from 0 to 1 count 3 record fill(2, 2, k) to \"a.gif\" with palindrome = 1\n",
+            "`palindrome` is `true` or `false`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let script = write_script(&dir, text);
+        let out = imgx(&["check", s(&script)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(expected), "{text}: {stderr}");
+    }
+}
+
+#[test]
+fn npy_files_interoperate_with_numpy_exactly() {
+    let dir = temp_dir("numpy");
+    let fixtures = root().join("tests/fixtures/numpy");
+    // numpy → imgx: float64 and Fortran-order float32, every bit kept.
+    let f8 = read_matrix(&fixtures.join("f8.npy"));
+    let expected = [
+        1.0 / 3.0,
+        -0.0,
+        1e-300,
+        5e-324,
+        1e300,
+        std::f64::consts::PI,
+        -2.5,
+        0.1,
+        7.0,
+        -1.0 / 7.0,
+        2f64.powi(-30),
+        123456.789,
+    ];
+    assert!(f8
+        .iter()
+        .zip(expected)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    let f4 = read_matrix(&fixtures.join("f4-fortran.npy"));
+    let expected = [0.1f32, -2.0, 3.25, 1e30, 1e-40, -0.0].map(f64::from);
+    assert!(f4
+        .iter()
+        .zip(expected)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    // imgx → numpy: loading and saving writes the very bytes numpy's np.save writes.
+    let script = write_script(
+        &dir,
+        &format!(
+            "save load(\"{}\") to \"copy.npy\"\n",
+            s(&fixtures.join("f8.npy"))
+        ),
+    );
+    ok(&["run", s(&script), "--f64", "--quiet"]);
+    assert!(fs::read(dir.join("copy.npy")).unwrap() == fs::read(fixtures.join("f8.npy")).unwrap());
+    // And where numpy is installed, it reads what imgx wrote.
+    let check = "import numpy, sys; a = numpy.load(sys.argv[1]); \
+                 print(a.dtype, a.shape, a[0, 0].hex(), a[0, 3].hex())";
+    if let Ok(out) = Command::new("python3")
+        .args(["-c", check, s(&dir.join("copy.npy"))])
+        .output()
+    {
+        if out.status.success() {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "float64 (3, 4) 0x1.5555555555555p-2 0x0.0000000000001p-1022"
+            );
+        }
+    }
+}
