@@ -74,19 +74,20 @@ impl<T: Real> Extremes<T> {
         let Some(all) = m.as_slice() else {
             return Self::exact(m, first);
         };
-        // Branch-free passes the compiler vectorises: the values, then how often each occurs.
-        let (mut lo8, mut hi8) = ([first; 8], [first; 8]);
-        let chunks = all.chunks_exact(8);
-        for chunk in chunks.clone() {
-            for k in 0..8 {
-                let v = chunk[k];
-                lo8[k] = if v < lo8[k] { v } else { lo8[k] };
-                hi8[k] = if v > hi8[k] { v } else { hi8[k] };
+        // A branch-free pass the compiler vectorises: 32 independent lanes, so no comparison
+        // waits for the previous one.
+        const LANES: usize = 32;
+        let (mut lo_l, mut hi_l) = ([first; LANES], [first; LANES]);
+        let chunks = all.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for ((lo, hi), &v) in lo_l.iter_mut().zip(hi_l.iter_mut()).zip(chunk) {
+                *lo = if v < *lo { v } else { *lo };
+                *hi = if v > *hi { v } else { *hi };
             }
         }
-        let tail = chunks.remainder().iter();
-        let lo = lo8.iter().chain(tail.clone()).fold(first, |a, &v| if v < a { v } else { a });
-        let hi = hi8.iter().chain(tail).fold(first, |a, &v| if v > a { v } else { a });
+        let lo = lo_l.iter().chain(tail).fold(first, |a, &v| if v < a { v } else { a });
+        let hi = hi_l.iter().chain(tail).fold(first, |a, &v| if v > a { v } else { a });
         // First occurrences in column-major order (smallest column, then smallest row): a
         // vectorised test per row, and a scalar search only in rows that hold the value.
         let cols = m.ncols();
