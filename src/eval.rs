@@ -34,6 +34,13 @@ impl<T: Dispatch> Values<T> {
             .unwrap_or_else(|| unreachable!("node {} read before it was computed", id.0))
     }
 
+    /// Moves a computed value out (the node counts as not computed until it is set again).
+    pub fn take(&mut self, id: NodeId) -> Value<T> {
+        self.vals[id.0]
+            .take()
+            .unwrap_or_else(|| unreachable!("node {} taken before it was computed", id.0))
+    }
+
     pub fn set(&mut self, id: NodeId, v: Value<T>) {
         self.vals[id.0] = Some(v);
     }

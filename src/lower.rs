@@ -24,8 +24,9 @@ pub const MAX_INT: f64 = 1e9;
 pub const MAX_ELEMENTS: usize = 1 << 28;
 /// How deeply expressions may nest once user functions are inlined.
 pub const MAX_NESTING: usize = 256;
-/// The most expressions checking may visit: inlining a function that calls another twice
-/// doubles the work at each level, so a short script could otherwise run for ever.
+/// The most expressions checking may visit: functions are inlined at every call (and a sweep
+/// lowers its expression once per frame), so a function calling another twice doubles the
+/// work at each level, and a short script could otherwise check for ever.
 pub const MAX_WORK: usize = 1_000_000;
 /// The memory assumed available when the system does not say (8 GiB).
 pub const ASSUMED_MEMORY: u64 = 8 << 30;
@@ -393,8 +394,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -516,18 +517,10 @@ impl Lowerer<'_> {
     fn stmt(&mut self, stmt: &Stmt, overrides: &[Override]) {
         match stmt {
             Stmt::Param { name, value } => {
-                let v = match &value.kind {
-                    ExprKind::Num(n) => Val::Num(*n),
-                    ExprKind::Str(s) => Val::Str(Text {
-                        value: s.clone(),
-                        origin: Origin::Script,
-                    }),
-                    ExprKind::Bool(b) => Val::Bool(*b),
-                    _ => unreachable!("grammar: a param is a literal"),
-                };
+                let v = self.expr(value);
                 let v = match overrides.iter().rev().find(|o| o.name == name.name) {
-                    Some(o) => self.override_value(name, &v, o),
-                    None => v,
+                    Some(o) if !matches!(v, Val::Poison) => self.override_value(name, &v, o),
+                    _ => v,
                 };
                 let stat = match &v {
                     Val::Num(n) => Some(Static::Num(*n)),
@@ -678,7 +671,7 @@ impl Lowerer<'_> {
                 path,
                 opts,
                 span,
-            } => self.sweep(name, [from, to], count, expr, path, opts, *span),
+            } => self.sweep(name, [from, to, count], expr, path, opts, *span),
             Stmt::Optimize {
                 loss,
                 over,
@@ -780,6 +773,22 @@ impl Lowerer<'_> {
         v
     }
 
+    /// Reports a constant that is not a finite number: `what` it is instead.
+    fn not_finite(&mut self, e: &Expr, what: &str) -> Val {
+        self.report(
+            Problem::new(
+                "not_finite",
+                format!("`{}` is not a finite number", e.span.text(self.src)),
+            )
+            .label(e.span, what.to_string())
+            .help(
+                "a constant must be a finite number: look for a division by zero, or a value \
+                 beyond ±1.8e308",
+            ),
+        );
+        Val::Poison
+    }
+
     /// Reports (once) that the script is beyond the checker's limits.
     fn give_up(&mut self, span: Span) {
         if std::mem::replace(&mut self.gave_up, true) {
@@ -793,7 +802,8 @@ impl Lowerer<'_> {
         } else {
             (
                 format!("it takes more than {MAX_WORK} steps once functions are inlined"),
-                "a function that calls another several times multiplies the work at each level: \
+                "a function is checked again at every call (and a sweep's expression once per \
+                 frame), so a function calling another twice doubles the work at each level: \
                  compute shared parts once and name them (`t = f(x)`)",
             )
         };
@@ -809,7 +819,8 @@ impl Lowerer<'_> {
 
     fn expr_unbounded(&mut self, e: &Expr) -> Val {
         match &e.kind {
-            ExprKind::Num(n) => Val::Num(*n),
+            ExprKind::Num(n) if n.is_finite() => Val::Num(*n),
+            ExprKind::Num(_) => self.not_finite(e, "too large for a number"),
             ExprKind::Str(s) => Val::Str(Text {
                 value: s.clone(),
                 origin: Origin::Script,
@@ -847,7 +858,10 @@ impl Lowerer<'_> {
                 let (a, b) = (self.expr(lhs), self.expr(rhs));
                 if let (Val::Num(x), Val::Num(y)) = (&a, &b) {
                     if let Some(v) = fold(*op, *x, *y) {
-                        return Val::Num(v);
+                        if v.is_finite() {
+                            return Val::Num(v);
+                        }
+                        return self.not_finite(e, &format!("{v}"));
                     }
                 }
                 self.apply_operator(*op, *op_span, e.span, &[(a, lhs.span), (b, rhs.span)])
@@ -1597,12 +1611,10 @@ impl Lowerer<'_> {
 
     /// `sweep name from a to b count n record expr to "path"`: lowers `expr` once for each
     /// value, with the param rebound to it.
-    #[allow(clippy::too_many_arguments)]
     fn sweep(
         &mut self,
         name: &Ident,
-        ends: [&Expr; 2],
-        count: &Expr,
+        [from, to, count]: [&Expr; 3],
         expr: &Expr,
         path: &ast::StrLit,
         opts: &[Kwarg],
@@ -1627,7 +1639,7 @@ impl Lowerer<'_> {
                 )),
             );
         }
-        let ends = ends.map(|e| match self.expr(e) {
+        let ends = [from, to].map(|e| match self.expr(e) {
             Val::Num(v) if v.is_finite() => Some(v),
             Val::Poison => None,
             other => {
@@ -1678,14 +1690,18 @@ impl Lowerer<'_> {
             return;
         }
         if !used {
+            let p = &name.name;
             self.report(
-                Problem::new("sweep_unused", format!("the swept expression does not use `{}`", name.name))
-                    .label(expr.span, format!("the same for every value of `{}`", name.name))
-                    .label(name.span, "swept here")
-                    .help(format!(
-                        "names bound before the sweep (`a = … {} …`) keep the value they had; compute such values inside the expression, or in a function (`fn a() = … {} …`)",
-                        name.name, name.name
-                    )),
+                Problem::new(
+                    "sweep_unused",
+                    format!("the swept expression does not use `{p}`"),
+                )
+                .label(expr.span, format!("the same for every value of `{p}`"))
+                .label(name.span, "swept here")
+                .help(format!(
+                    "names bound before the sweep (`a = … {p} …`) keep the value {p} had then; \
+                     compute such values in the expression, or in a function (`fn a() = … {p} …`)"
+                )),
             );
             return;
         }
@@ -2082,4 +2098,92 @@ pub fn signature_text(name: &str, sig: ops::Signature) -> String {
         .collect();
     let dots = if sig.variadic { ", …" } else { "" };
     format!("{name}({}{dots})", params.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::FakeIo;
+
+    fn program(src: &str) -> Program {
+        let script = crate::syntax::parse(src).expect("parses");
+        lower(src, &script, &[], &FakeIo).unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    /// zeros(4, 4), learn x, x .* x (16 elements each), sum (1): 49 values. On the path from
+    /// x to the loss: x, the product and the sum, 33 gradients.
+    const SRC: &str = "learn x = zeros(4, 4)\nl = sum(x .* x)\n";
+
+    #[test]
+    fn memory_estimate_counts_values_gradients_state_and_frames() {
+        let adam = program(&format!(
+            "{SRC}optimize l over x with adam(lr = 0.1) steps 10\n"
+        ));
+        assert_eq!(adam.graph.len(), 4);
+        // Adam: two moments and the updated copy of x, 3 × 16.
+        assert_eq!(estimate_bytes(&adam, 4), (49 + 33 + 48) * 4);
+        let sgd = program(&format!(
+            "{SRC}optimize l over x with sgd(lr = 0.1) steps 10\n"
+        ));
+        // SGD: one velocity and the copy, 2 × 16; in f64.
+        assert_eq!(estimate_bytes(&sgd, 8), (49 + 33 + 32) * 8);
+        let recorded = program(&format!(
+            "{SRC}optimize l over x with adam(lr = 0.1) steps 10\n  record x every 5 to \"x.gif\"\n"
+        ));
+        // Frames at steps 0, 5 and 10, one byte per pixel.
+        assert_eq!(estimate_bytes(&recorded, 4), (49 + 33 + 48) * 4 + 3 * 16);
+    }
+
+    #[test]
+    fn memory_check_refuses_what_does_not_fit_and_names_the_largest_values() {
+        let p = program("a = zeros(4, 4)\nb = a .* a\nc = sum(b)\n");
+        let need = estimate_bytes(&p, 4);
+        assert_eq!(need, 33 * 4);
+        assert!(check_memory(&p, 4, Some(need)).is_ok());
+        let refused = check_memory(&p, 4, Some(need - 1)).unwrap_err();
+        assert_eq!(refused.code, "too_big");
+        assert!(refused.message.contains("132 B") && refused.message.contains("131 B"));
+        let labels: Vec<&str> = refused.labels.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "a 4×4 matrix (64 B)",
+                "a 4×4 matrix (64 B)",
+                "a scalar (4 B)"
+            ]
+        );
+        assert!(check_memory(&p, 4, None).is_ok());
+        // Five matrices of 2^28 elements in f64, 2 GiB each.
+        let huge = program("a = ones(16384, 16384)\nb = a + 1\nc = b + 1\nd = c + 1\ne = d + 1\n");
+        let e = check_memory(&huge, 8, None).unwrap_err();
+        assert!(
+            e.message.contains("10.0 GiB") && e.message.contains("assumed"),
+            "{}",
+            e.message
+        );
+        assert!(e.help.unwrap().contains("--f64"));
+    }
+
+    #[test]
+    fn bytes_read_in_binary_units() {
+        assert_eq!(bytes_text(0), "0 B");
+        assert_eq!(bytes_text(1023), "1023 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(3 << 30), "3.0 GiB");
+        assert_eq!(bytes_text(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn a_matrix_above_the_element_limit_is_refused_before_anything_allocates() {
+        // 2^28 elements are fine; 10^10 are not.
+        let src = "n = noise(100000, 100000)\nok = noise(16384, 16384)\n";
+        let script = crate::syntax::parse(src).unwrap();
+        let problems = lower(src, &script, &[], &FakeIo).err().unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].code, "too_big");
+        assert_eq!(
+            problems[0].span().map(|s| s.text(src)),
+            Some("noise(100000, 100000)")
+        );
+    }
 }

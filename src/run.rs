@@ -14,7 +14,7 @@ use crate::ast::Span;
 use crate::checkpoint::{self, Checkpoint, Frames};
 use crate::eval::{EvalError, Values};
 use crate::grad;
-use crate::graph::{Graph, NodeId};
+use crate::graph::NodeId;
 use crate::io::{self, DiskIo};
 use crate::lower::{
     Animation, Colormap, Optimize, Printable, Program, RangePolicy, Save, Step, Sweep,
@@ -324,10 +324,6 @@ impl Patience {
 }
 
 impl<T: Dispatch> Runner<'_, T> {
-    fn graph(&self) -> &Graph {
-        &self.program.graph
-    }
-
     fn interrupted(&self) -> bool {
         self.settings.interrupt.load(Ordering::Relaxed)
     }
@@ -499,7 +495,9 @@ impl<T: Dispatch> Runner<'_, T> {
     }
 
     fn sweep(&mut self, s: &Sweep) -> Result<(), Failure> {
-        let fresh: Vec<bool> = (0..self.graph().len()).map(|i| i >= s.fresh.0).collect();
+        let fresh: Vec<bool> = (0..self.program.graph.len())
+            .map(|i| i >= s.fresh.0)
+            .collect();
         self.events
             .begin(&format!("sweep {}", s.param), 0, s.frames.len());
         let mut frames = Vec::with_capacity(s.frames.len());
@@ -547,10 +545,11 @@ impl<T: Dispatch> Runner<'_, T> {
             best: f64::INFINITY,
             wait: 0,
         });
+        // Replay a resumed optimisation's losses, to stop where it would have.
         if let Some(p) = &mut patience {
-            losses.iter().for_each(|l| {
+            for l in &losses {
                 p.exhausted(*l);
-            });
+            }
         }
         let mut clipped = vec![Clipped::default(); o.records.len()];
         let mut times = Vec::with_capacity(o.steps);
@@ -599,32 +598,29 @@ impl<T: Dispatch> Runner<'_, T> {
                     ..Failure::new(
                         Some(o.span),
                         format!("interrupted (Ctrl-C) after step {done} of {}", o.steps),
-                        "",
+                        "the script's saves after it used the state of that step",
                     )
                 });
                 break (end, failure);
             }
             self.events.step(done + 1, loss);
             let grads = grad::backward(graph, &self.values, o.loss, &o.over, &relevant);
-            if grads.iter().any(|g| g.iter().any(|v| !v.is_finite())) {
+            // Gradients below √max keep Adam's and SGD's moments finite, so an update can only
+            // overflow where a learnable itself leaves the float range (checked after it).
+            let bound = T::max_value().sqrt();
+            if !grads.iter().all(|g| g.all_within(bound)) {
                 break (End::Diverged, Some(diverged("a gradient", done)));
             }
-            let mut next: Vec<Value<T>> = o
-                .over
-                .iter()
-                .map(|id| self.values.get(*id).clone())
-                .collect();
-            let before = state.clone();
-            o.optimizer.update(&mut state, &mut next, &grads);
-            if let Some(i) = next.iter().position(|v| v.iter().any(|x| !x.is_finite())) {
-                // Keep the last finite state.
-                state = before;
-                let what = format!("the update of `{}`", o.names[i]);
-                break (End::Diverged, Some(diverged(&what, done)));
-            }
+            let mut next: Vec<Value<T>> = o.over.iter().map(|id| self.values.take(*id)).collect();
             self.values.invalidate(&dirty);
+            o.optimizer.update(&mut state, &mut next, &grads);
+            let overflow = next.iter().position(|v| !v.all_within(T::infinity()));
             for (id, v) in o.over.iter().zip(next) {
                 self.values.set(*id, v);
+            }
+            if let Some(i) = overflow {
+                let what = format!("the update of `{}`", o.names[i]);
+                break (End::Diverged, Some(diverged(&what, done + 1)));
             }
             times.push(start.elapsed().as_secs_f64() * 1e3);
         };

@@ -436,6 +436,11 @@ impl Builder {
         let sp = span(&p);
         let (kind, depth) = match p.as_rule() {
             Rule::expr => return self.deep_expr(p),
+            Rule::paren => {
+                let inner = p.into_inner().next();
+                let (e, depth) = self.deep_expr(inner.unwrap_or_else(|| unreachable!("paren")));
+                return (Expr { span: sp, ..e }, depth);
+            }
             Rule::number | Rule::signed_number => {
                 (ExprKind::Num(p.as_str().parse().unwrap_or(f64::NAN)), 1)
             }
@@ -515,7 +520,7 @@ impl Scanner {
     /// Scans `text[from..to]`.
     fn over(text: &str, from: usize, to: usize) -> Scanner {
         let mut s = Scanner::default();
-        for (i, c) in text[from..to.min(text.len())].char_indices() {
+        for (i, c) in text.get(from..to).unwrap_or("").char_indices() {
             s.feed(from + i, c);
         }
         s
@@ -531,16 +536,18 @@ impl Scanner {
             }
             return ends;
         }
-        if self.comment || c.is_whitespace() {
+        if self.comment {
             return false;
         }
         if self.string.is_some() {
-            if std::mem::take(&mut self.escaped) {
-            } else if c == '\\' {
-                self.escaped = true;
-            } else if c == '"' {
-                self.string = None;
+            match (std::mem::take(&mut self.escaped), c) {
+                (false, '\\') => self.escaped = true,
+                (false, '"') => self.string = None,
+                _ => {}
             }
+            return false;
+        }
+        if c.is_whitespace() {
             return false;
         }
         if c == '#' {
@@ -705,6 +712,7 @@ fn wants_expression(rules: &[Rule]) -> bool {
             r,
             Rule::expr
                 | Rule::primary
+                | Rule::paren
                 | Rule::ident
                 | Rule::number
                 | Rule::string
@@ -718,7 +726,7 @@ fn wants_expression(rules: &[Rule]) -> bool {
 fn rule_name(r: &Rule) -> &'static str {
     match r {
         Rule::EOI => "the end of the statement",
-        Rule::expr | Rule::primary => "an expression",
+        Rule::expr | Rule::primary | Rule::paren => "an expression",
         Rule::ident => "a name",
         Rule::number | Rule::signed_number => "a number",
         Rule::string | Rule::inner => "a string in double quotes",

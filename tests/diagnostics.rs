@@ -138,7 +138,8 @@ fn a_link_out_of_the_output_folder_is_refused_at_check_time() {
 }
 
 /// `imgx check` reports every problem of a script at once and exits 2; with `--format json`
-/// it prints one JSON object per problem and line.
+/// it prints one JSON object per problem and line; it takes `--allow-write-anywhere` as `run`
+/// does.
 #[test]
 fn check_reports_every_problem_at_once() {
     let case = format!("{CASES}/several-errors.imgx");
@@ -161,6 +162,11 @@ fn check_reports_every_problem_at_once() {
             "{code} missing:\n{stderr}"
         );
     }
+    // The output rules of `imgx run` apply: `--allow-write-anywhere` lifts them.
+    let absolute = format!("{CASES}/output-absolute.imgx");
+    assert_eq!(imgx(&["check", &absolute]).status.code(), Some(2));
+    let allowed = imgx(&["check", "--allow-write-anywhere", &absolute]);
+    assert_eq!(allowed.status.code(), Some(0));
     let json = imgx(&["check", "--format", "json", &case]);
     assert_eq!(json.status.code(), Some(2));
     let codes: Vec<String> = String::from_utf8(json.stdout)

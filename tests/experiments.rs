@@ -328,7 +328,10 @@ fn ctrl_c_stops_cleanly_and_the_checkpoint_resumes() {
     );
     let (w, h, _, frames) = gif_frames(&out.join("anim.gif"));
     assert_eq!((w, h), (128, 48));
-    assert_eq!(frames.len(), done / 10 + 1 + usize::from(done % 10 != 0));
+    assert_eq!(
+        frames.len(),
+        done / 10 + 1 + usize::from(!done.is_multiple_of(10))
+    );
     assert_eq!(read_matrix(&out.join("x.npy")).dim(), (48, 64));
     // Resuming the checkpoint to `done + 15` steps is the straight run of `done + 15` steps.
     let total = format!("n={}", done + 15);
