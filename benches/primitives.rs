@@ -15,6 +15,7 @@ use std::sync::Arc;
 const SIZES: &[usize] = &[256, 512, 1024, 2048];
 
 fn main() {
+    imgx::run::keep_freed_memory();
     divan::main();
 }
 
@@ -138,12 +139,6 @@ optimize l over x with adam(lr = 0.001) steps 1
     let mut state = o.optimizer.init::<f32>(&types);
     bencher.bench_local(|| {
         values.compute(graph, &[o.loss], &io).expect("forward");
-        let grads = grad::backward(graph, &values, o.loss, &o.over, &relevant);
-        let mut current: Vec<Value<f32>> = o.over.iter().map(|id| values.get(*id).clone()).collect();
-        o.optimizer.update(&mut state, &mut current, &grads);
-        values.invalidate(&dirty);
-        for (id, v) in o.over.iter().zip(current) {
-            values.set(*id, v);
-        }
+        imgx::run::update(graph, &mut values, o, &relevant, &dirty, &mut state).expect("finite");
     });
 }

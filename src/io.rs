@@ -1446,4 +1446,25 @@ mod tests {
             Path::new("/tmp/x.png")
         );
     }
+
+    /// MemAvailable is read in kB and given in bytes: more than a MiB, less than the total.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn available_memory_is_read_from_the_system() {
+        let available = available_memory().expect("MemAvailable in /proc/meminfo");
+        let info = fs::read_to_string("/proc/meminfo").unwrap();
+        let total_kib: u64 = info
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            available > 1 << 20 && available <= total_kib * 1024,
+            "{available}"
+        );
+    }
 }

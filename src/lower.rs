@@ -311,7 +311,7 @@ pub fn estimate_bytes(program: &Program, precision: u64) -> u64 {
                 let mut largest = 0;
                 for &(_, node) in &s.frames {
                     let own: u64 = (first..=node.0).map(|i| size(NodeId(i))).sum();
-                    values -= own;
+                    values = values.saturating_sub(own);
                     largest = largest.max(own);
                     first = first.max(node.0 + 1);
                 }

@@ -145,25 +145,8 @@ fn parse_set(s: &str) -> Result<Override, String> {
     })
 }
 
-/// An optimisation frees and allocates the same image-sized buffers every step. glibc returns
-/// such blocks to the kernel at once (they are above its mmap threshold), so every step paid
-/// page faults for fresh memory: 40% of a 512² step. Keeping freed memory in the process makes
-/// the step 1.7× faster and leaves results untouched.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    // SAFETY: mallopt only changes allocator tunables; it is called before any other thread
-    // exists and before any allocation that depends on them.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}
-
 fn main() -> ExitCode {
-    keep_freed_memory();
+    imgx::run::keep_freed_memory();
     let cli = Cli::parse();
     let style = match cli.color {
         Color::Always => Style::Color,

@@ -37,11 +37,13 @@ impl Events for Quiet {
     fn warn(&mut self, _: &str) {}
 }
 
-/// A scratch folder for this process: outputs, and a small input image.
+/// A scratch folder: outputs, and a small input image.
 fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("imgx-fuzz-{}", std::process::id()));
+        // One folder, emptied at the start of each run, so runs leave nothing behind but it.
+        let dir = std::env::temp_dir().join("imgx-fuzz");
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let gray = ndarray::Array2::from_shape_fn((16, 16), |(r, c)| (r + c) as f64 / 30.0);
         imgx::io::save_gray(&dir.join("small.png"), gray.view(), 8).unwrap();
