@@ -37,11 +37,16 @@ impl Io for NoIo {
 }
 
 fn image(n: usize) -> Value<f32> {
-    Value::Matrix(Array2::from_shape_fn((n, n), |(i, j)| (((i * 31 + j * 17) % 97) as f32 + 1.0) / 98.0))
+    Value::Matrix(Array2::from_shape_fn((n, n), |(i, j)| {
+        (((i * 31 + j * 17) % 97) as f32 + 1.0) / 98.0
+    }))
 }
 
 fn plus_one() -> Attrs {
-    let f = imgx::lambda::ElemFn::Add(Box::new(imgx::lambda::ElemFn::X), Box::new(imgx::lambda::ElemFn::Const(1.0)));
+    let f = imgx::lambda::ElemFn::Add(
+        Box::new(imgx::lambda::ElemFn::X),
+        Box::new(imgx::lambda::ElemFn::Const(1.0)),
+    );
     Attrs {
         values: vec![("f", Static::Func(Arc::new(f)))],
     }
@@ -126,7 +131,9 @@ optimize l over x with adam(lr = 0.001) steps 1
     let mut opt = None;
     for step in &program.steps {
         match step {
-            Step::Learn { node, init } => imgx::run::learn(&program, *node, *init, &mut values, &io).expect("learn"),
+            Step::Learn { node, init } => {
+                imgx::run::learn(&program, *node, *init, &mut values, &io).expect("learn")
+            }
             Step::Optimize(o) => opt = Some(o),
             _ => {}
         }

@@ -661,7 +661,9 @@ impl<T: Dispatch> Runner<'_, T> {
             self.events.step(done + 1, loss);
             match update(graph, &mut self.values, o, &relevant, &dirty, &mut state) {
                 Ok(()) => {}
-                Err(Diverged::Gradient) => break (End::Diverged, Some(diverged("a gradient", done))),
+                Err(Diverged::Gradient) => {
+                    break (End::Diverged, Some(diverged("a gradient", done)))
+                }
                 Err(Diverged::Update(i)) => {
                     let what = format!("the update of `{}`", o.names[i]);
                     break (End::Diverged, Some(diverged(&what, done + 1)));

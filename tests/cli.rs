@@ -108,7 +108,10 @@ fn json_events_have_the_documented_shape() {
         .iter()
         .find(|e| e["event"] == "saved" && e["path"].as_str().unwrap().ends_with("learned.png"))
         .expect("saved event of learned.png");
-    assert_eq!((learned["rows"].as_u64(), learned["cols"].as_u64()), (Some(256), Some(256)));
+    assert_eq!(
+        (learned["rows"].as_u64(), learned["cols"].as_u64()),
+        (Some(256), Some(256))
+    );
 }
 
 #[test]

@@ -48,12 +48,21 @@ impl<T: Real> Op<T> for Gram {
         let m = x[0].matrix();
         let n = m.ncols();
         let mut out = Array2::<T>::zeros((n, n));
-        let blocks: Vec<(usize, usize)> = (0..n).step_by(BLOCK).map(|a| (a, (a + BLOCK).min(n))).collect();
+        let blocks: Vec<(usize, usize)> = (0..n)
+            .step_by(BLOCK)
+            .map(|a| (a, (a + BLOCK).min(n)))
+            .collect();
         for (i, &(a0, a1)) in blocks.iter().enumerate() {
             for &(b0, b1) in &blocks[i..] {
                 let left = m.slice(s![.., a0..a1]);
                 let right = m.slice(s![.., b0..b1]);
-                general_mat_mul(T::one(), &left.t(), &right, T::zero(), &mut out.slice_mut(s![a0..a1, b0..b1]));
+                general_mat_mul(
+                    T::one(),
+                    &left.t(),
+                    &right,
+                    T::zero(),
+                    &mut out.slice_mut(s![a0..a1, b0..b1]),
+                );
             }
         }
         // Mirror the upper blocks into the lower ones (the diagonal blocks are symmetric up to
@@ -67,7 +76,14 @@ impl<T: Real> Op<T> for Gram {
     }
 
     /// C = mᵀm: dC = dmᵀm + mᵀdm, so ⟨g, dC⟩ = ⟨m(g + gᵀ), dm⟩ and dm = m·(g + gᵀ).
-    fn backward(&self, x: &[&Value<T>], _: &Value<T>, g: &Value<T>, _: &Attrs, _: &[bool]) -> Vec<Option<Value<T>>> {
+    fn backward(
+        &self,
+        x: &[&Value<T>],
+        _: &Value<T>,
+        g: &Value<T>,
+        _: &Attrs,
+        _: &[bool],
+    ) -> Vec<Option<Value<T>>> {
         let (m, g) = (x[0].matrix(), g.matrix());
         let sym = g + &g.t();
         vec![Some(Value::Matrix(m.dot(&sym)))]
@@ -82,7 +98,10 @@ mod tests {
     fn is_the_transposed_product() {
         let m = rows(3, 2, &[1., 2., 3., 4., 5., 6.]);
         // mᵀm = [[1+9+25, 2+12+30], [.., 4+16+36]]
-        assert_eq!(forward("gram", &[m], &[]), rows(2, 2, &[35., 44., 44., 56.]));
+        assert_eq!(
+            forward("gram", &[m], &[]),
+            rows(2, 2, &[35., 44., 44., 56.])
+        );
     }
 
     #[test]
@@ -91,10 +110,15 @@ mod tests {
         let m = matrix(7, 300, 5);
         let got = forward("gram", std::slice::from_ref(&m), &[]);
         let want = m.matrix().t().dot(m.matrix());
-        let worst = (got.matrix() - &want).iter().fold(0.0f64, |a, d| a.max(d.abs()));
+        let worst = (got.matrix() - &want)
+            .iter()
+            .fold(0.0f64, |a, d| a.max(d.abs()));
         assert!(worst < 1e-12, "{worst}");
         let g = got.matrix();
-        assert!((0..300).all(|i| (0..300).all(|j| g[[i, j]] == g[[j, i]])), "not exactly symmetric");
+        assert!(
+            (0..300).all(|i| (0..300).all(|j| g[[i, j]] == g[[j, i]])),
+            "not exactly symmetric"
+        );
     }
 
     #[test]

@@ -429,7 +429,9 @@ pub fn fuse<Id: Copy + PartialEq>(
     }
     let (left, right) = (inputs[0], inputs[1]);
     match producer(left) {
-        Some((t, of)) if t.name() == "transpose" && of == [right] => Some((lookup("gram")?, vec![right])),
+        Some((t, of)) if t.name() == "transpose" && of == [right] => {
+            Some((lookup("gram")?, vec![right]))
+        }
         _ => None,
     }
 }

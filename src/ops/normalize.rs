@@ -86,8 +86,14 @@ impl<T: Real> Extremes<T> {
                 *hi = if v > *hi { v } else { *hi };
             }
         }
-        let lo = lo_l.iter().chain(tail).fold(first, |a, &v| if v < a { v } else { a });
-        let hi = hi_l.iter().chain(tail).fold(first, |a, &v| if v > a { v } else { a });
+        let lo = lo_l
+            .iter()
+            .chain(tail)
+            .fold(first, |a, &v| if v < a { v } else { a });
+        let hi = hi_l
+            .iter()
+            .chain(tail)
+            .fold(first, |a, &v| if v > a { v } else { a });
         // First occurrences in column-major order (smallest column, then smallest row): a
         // vectorised test per row, and a scalar search only in rows that hold the value.
         let cols = m.ncols();
@@ -277,7 +283,11 @@ mod tests {
                     m.mapv_inplace(|v| (v * levels).floor());
                 }
                 let (fast, exact) = (Extremes::of(&m), Extremes::exact(&m, m[[0, 0]]));
-                assert_eq!((fast.lo, fast.at_lo, fast.hi, fast.at_hi), (exact.lo, exact.at_lo, exact.hi, exact.at_hi), "{r}×{c} seed {seed}");
+                assert_eq!(
+                    (fast.lo, fast.at_lo, fast.hi, fast.at_hi),
+                    (exact.lo, exact.at_lo, exact.hi, exact.at_hi),
+                    "{r}×{c} seed {seed}"
+                );
             }
         }
     }
