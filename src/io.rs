@@ -797,6 +797,18 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
     fs::read(path).map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))
 }
 
+/// A script's text.
+pub fn read_script(path: &Path) -> Result<String, String> {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{}` is not UTF-8 text (byte {} is not)",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// Resolves an output path written in a script against the output folder `out_dir`.
 ///
 /// Unless `allow_anywhere`, refuses absolute paths, paths that climb out with `..`, and paths

@@ -183,10 +183,10 @@ struct Loaded {
 /// `out`: the output folder (default: the script's) and whether writing outside it is allowed.
 fn load(args: &ScriptArgs, style: Style, out: (Option<&Path>, bool)) -> Result<Loaded, ExitCode> {
     let name = args.file.display().to_string();
-    let src = match std::fs::read_to_string(&args.file) {
+    let src = match imgx::io::read_script(&args.file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot read the script {name}: {e}");
+            eprintln!("error: cannot read the script: {e}");
             return Err(ExitCode::from(2));
         }
     };
