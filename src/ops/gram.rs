@@ -9,8 +9,9 @@ use ndarray::{s, Array2};
 pub struct Gram;
 
 /// Columns per block of the symmetric product: small enough that skipping the blocks below the
-/// diagonal saves work, large enough that each block product runs at full speed.
-const BLOCK: usize = 128;
+/// diagonal saves work, large enough that each block product runs at full speed on two threads
+/// (at 512², 256 was 7% faster per Adam step than 128 with `--threads 2`, equal with one).
+const BLOCK: usize = 256;
 
 impl Meta for Gram {
     fn name(&self) -> &'static str {
@@ -20,7 +21,7 @@ impl Meta for Gram {
         Doc {
             summary: "Gram matrix mᵀ·m (what `m' * m` computes)",
             details: "m is r×c, the result c×c and exactly symmetric: only the blocks on and above \
-                      the diagonal are multiplied (in blocks of 128 columns), the others are mirrored, \
+                      the diagonal are multiplied (in blocks of 256 columns), the others are mirrored, \
                       which saves up to half the work of a general product. The checker rewrites \
                       `m' * m` and `matmul(transpose(m), m)` to gram(m).",
             gradient: "dm = m·(g + gᵀ): one matrix product instead of the two of matmul's rule",
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn blocks_agree_with_a_plain_product() {
-        // 300 columns: blocks of 128, 128 and 44, so off-diagonal and ragged blocks are covered.
+        // 300 columns: blocks of 256 and 44, so off-diagonal and ragged blocks are covered.
         let m = matrix(7, 300, 5);
         let got = forward("gram", std::slice::from_ref(&m), &[]);
         let want = m.matrix().t().dot(m.matrix());
