@@ -1,7 +1,9 @@
 //! `gram(m)` = mᵀ·m, the Gram matrix of m's columns. The checker also uses it for `m' * m`
 //! (see `ops::fuse`), the poster's symmetric product Nᵀ·N.
 
-use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2};
@@ -68,11 +70,7 @@ impl<T: Real> Op<T> for Gram {
         }
         // Mirror the upper blocks into the lower ones (the diagonal blocks are symmetric up to
         // rounding: take their upper triangle too, so the result is exactly symmetric).
-        for i in 0..n {
-            for j in 0..i {
-                out[[i, j]] = out[[j, i]];
-            }
-        }
+        kernel::mirror_upper(&mut out);
         Ok(Value::Matrix(out))
     }
 
@@ -86,8 +84,9 @@ impl<T: Real> Op<T> for Gram {
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let (m, g) = (x[0].matrix(), g.matrix());
-        let sym = g + &g.t();
-        vec![Some(Value::Matrix(m.dot(&sym)))]
+        vec![Some(Value::Matrix(
+            m.dot(&kernel::plus_transpose(g.view())),
+        ))]
     }
 }
 

@@ -27,6 +27,7 @@ mod clamp;
 mod concat;
 mod fill;
 mod gram;
+mod kernel;
 mod load;
 mod loss;
 mod matmul;

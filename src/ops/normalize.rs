@@ -1,11 +1,11 @@
 //! `normalize(m, signed = false)`: m rescaled so its minimum is 0 (or −1) and its maximum 1.
 
 use super::{
-    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
-    Signature,
+    kernel, opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
-use ndarray::{Array2, Zip};
+use ndarray::Array2;
 
 pub struct Normalize;
 
@@ -144,17 +144,14 @@ impl<T: Real> Extremes<T> {
     }
 }
 
-/// (Σ g, Σ g·(m − lo)) with eight running sums in a fixed order: deterministic, and fast
-/// because the additions do not wait on each other.
+/// (Σ g, Σ g·(m − lo)), each in the fixed lane order of [`kernel::sum2`]: deterministic.
 fn sums<T: Real>(g: &Array2<T>, m: &Array2<T>, lo: T) -> (T, T) {
-    let (mut s, mut sz) = ([T::zero(); 8], [T::zero(); 8]);
-    let mut k = 0;
-    Zip::from(g).and(m).for_each(|&g, &v| {
-        s[k] += g;
-        sz[k] += g * (v - lo);
-        k = (k + 1) & 7;
-    });
-    (s.iter().copied().sum(), sz.iter().copied().sum())
+    let (g, m) = (kernel::row_major(g.view()), kernel::row_major(m.view()));
+    let (g, m) = (kernel::entries(&g), kernel::entries(&m));
+    (
+        kernel::sum2(g, m, |g, _| g),
+        kernel::sum2(g, m, |g, v| g * (v - lo)),
+    )
 }
 
 /// The factor c and offset d of out = c·z + d, z ∈ [0, 1].

@@ -2,13 +2,14 @@
 //! row (column) divided by its sum. One primitive, registered once per axis.
 
 use super::elementwise::{Exp, Pointwise};
+use super::kernel;
 use super::{
     opt, req, Attrs, CheckError, Default, Dispatch, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
     Signature,
 };
 use crate::lambda::ElemFn;
 use crate::tensor::{Real, Type, Value};
-use ndarray::{self as nd, Array2, Zip};
+use ndarray::Array2;
 
 /// Which lanes are normalised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,26 +21,72 @@ pub enum Axis {
 }
 
 impl Axis {
-    /// The ndarray axis a lane runs along: a row runs along axis 1.
-    fn along(self) -> nd::Axis {
+    /// For each lane, `op` folded over the pairs (a_k, b_k) of two r × c row-major matrices, in
+    /// an order fixed by the shape: a row in the lanes of [`kernel::fold2`]; columns row by row
+    /// into running column accumulators (which vectorises).
+    fn fold<T: Real>(
+        self,
+        (a, b): (&[T], &[T]),
+        (r, c): (usize, usize),
+        init: T,
+        op: impl Fn(T, T, T) -> T + Copy,
+        join: impl Fn(T, T) -> T + Copy,
+    ) -> Vec<T> {
+        if c == 0 {
+            return vec![init; if self == Axis::Rows { r } else { 0 }];
+        }
+        let rows = a.chunks_exact(c).zip(b.chunks_exact(c));
         match self {
-            Axis::Rows => nd::Axis(1),
-            Axis::Cols => nd::Axis(0),
+            Axis::Rows => rows
+                .map(|(x, y)| kernel::fold2(x, y, init, op, join))
+                .collect(),
+            Axis::Cols => rows.fold(vec![init; c], |mut acc, (x, y)| {
+                for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+                    *s = op(*s, x, y);
+                }
+                acc
+            }),
         }
     }
 
-    /// Folds each lane in ascending index order, so sums are reproducible. The folded axis is
-    /// kept with length 1, so the result broadcasts against the matrix.
-    fn fold<T: Real>(self, a: &Array2<T>, init: T, op: impl Fn(T, T) -> T) -> Array2<T> {
-        let folded = match self {
-            // one row after another, each read in memory order
-            Axis::Rows => a.map_axis(self.along(), |row| {
-                row.iter().fold(init, |acc, &v| op(acc, v))
-            }),
-            // row by row into a running row of column accumulators, which vectorises
-            Axis::Cols => a.fold_axis(self.along(), init, |&acc, &v| op(acc, v)),
-        };
-        folded.insert_axis(self.along())
+    /// Σ over each lane of a, in the order of [`Axis::fold`].
+    fn sums<T: Real>(self, a: &[T], shape: (usize, usize)) -> Vec<T> {
+        self.fold((a, a), shape, T::zero(), |s, x, _| s + x, |s, l| s + l)
+    }
+
+    /// u with each entry divided by its lane's value in s.
+    fn divide<T: Real>(self, mut u: Vec<T>, (r, c): (usize, usize), s: &[T]) -> Array2<T> {
+        for (i, row) in u.chunks_exact_mut(c.max(1)).enumerate() {
+            match self {
+                Axis::Rows => row.iter_mut().for_each(|u| *u /= s[i]),
+                Axis::Cols => row.iter_mut().zip(s).for_each(|(u, &s)| *u /= s),
+            }
+        }
+        Array2::from_shape_vec((r, c), u).unwrap_or_else(|_| unreachable!("r·c entries"))
+    }
+
+    /// The matrix h(a_k, b_k, lane_k), lane_k the value given for the lane of entry k.
+    fn map<T: Real, L: Copy>(
+        self,
+        (a, b): (&[T], &[T]),
+        (r, c): (usize, usize),
+        lane: &[L],
+        h: impl Fn(T, T, L) -> T,
+    ) -> Array2<T> {
+        let mut out = vec![T::zero(); a.len()];
+        if c > 0 {
+            let rows = out
+                .chunks_exact_mut(c)
+                .zip(a.chunks_exact(c).zip(b.chunks_exact(c)));
+            for (i, (o, (x, y))) in rows.enumerate() {
+                let cells = o.iter_mut().zip(x.iter().zip(y));
+                match self {
+                    Axis::Rows => cells.for_each(|(o, (&x, &y))| *o = h(x, y, lane[i])),
+                    Axis::Cols => (cells.zip(lane)).for_each(|((o, (&x, &y)), &l)| *o = h(x, y, l)),
+                }
+            }
+        }
+        Array2::from_shape_vec((r, c), out).unwrap_or_else(|_| unreachable!("r·c entries"))
     }
 }
 
@@ -126,10 +173,11 @@ impl<'a, T: Real + Dispatch> Rule<'a, T> {
 }
 
 impl<T: Real + Dispatch> Elem<'_, T> {
-    fn value(&self, x: T) -> T {
-        match self {
-            Elem::Affine(a, b) => *a * x + *b,
-            Elem::Tree(f) => f.eval(x),
+    /// f at every entry.
+    fn values(&self, m: &[T]) -> Vec<T> {
+        match *self {
+            Elem::Affine(a, b) => m.iter().map(|&x| a * x + b).collect(),
+            Elem::Tree(f) => m.iter().map(|&x| f.eval(x)).collect(),
         }
     }
     fn slope(&self, x: T) -> T {
@@ -143,20 +191,19 @@ impl<T: Real + Dispatch> Elem<'_, T> {
 impl<T: Real + Dispatch> Op<T> for Softmax {
     fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
         let (axis, m) = (self.0, x[0].matrix());
-        let mut u = match Rule::of(attrs.func("f")) {
+        let shape = m.dim();
+        let m = kernel::row_major(m.view());
+        let m = kernel::entries(&m);
+        let u: Vec<T> = match Rule::of(attrs.func("f")) {
             Rule::Exp => {
-                let max = axis.fold(m, T::neg_infinity(), T::max);
-                Zip::from(m)
-                    .and_broadcast(&max)
-                    .map_collect(|&x, &max| (x - max).exp())
+                let max = axis.fold((m, m), shape, T::neg_infinity(), |a, x, _| a.max(x), T::max);
+                let u = axis.map((m, m), shape, &max, |x, _, max| (x - max).exp());
+                u.into_raw_vec_and_offset().0
             }
-            Rule::Plain(f) => m.mapv(|x| f.value(x)),
+            Rule::Plain(f) => f.values(m),
         };
-        let s = axis.fold(&u, T::zero(), |a, b| a + b);
-        Zip::from(&mut u)
-            .and_broadcast(&s)
-            .for_each(|u, &s| *u /= s);
-        Ok(Value::Matrix(u))
+        let s = axis.sums(&u, shape);
+        Ok(Value::Matrix(axis.divide(u, shape, &s)))
     }
 
     /// y = u / s per lane with u = f(m): ∂y_k/∂u_l = (δ_kl − y_k) / s within a lane, so
@@ -170,20 +217,38 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         attrs: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
-        let (axis, m, y, g) = (self.0, x[0].matrix(), y.matrix(), g.matrix());
-        let mut dm = g * y;
-        let dot = axis.fold(&dm, T::zero(), |a, b| a + b);
-        let zip = Zip::from(&mut dm).and(g).and_broadcast(&dot);
-        match Rule::of(attrs.func("f")) {
-            Rule::Exp => zip.and(y).for_each(|d, &g, &dot, &y| *d = (g - dot) * y),
+        let (axis, shape) = (self.0, y.matrix().dim());
+        let (m, y, g) = (
+            kernel::row_major(x[0].matrix().view()),
+            kernel::row_major(y.matrix().view()),
+            kernel::row_major(g.matrix().view()),
+        );
+        let (m, y, g) = (
+            kernel::entries(&m),
+            kernel::entries(&y),
+            kernel::entries(&g),
+        );
+        let dot = axis.fold((g, y), shape, T::zero(), |s, g, y| s + g * y, |s, l| s + l);
+        let dm = match Rule::of(attrs.func("f")) {
+            Rule::Exp => axis.map((g, y), shape, &dot, |g, y, dot| (g - dot) * y),
             Rule::Plain(f) => {
-                // the forward's lane sums, in the same order, without storing f(m)
-                let s = axis.fold(m, T::zero(), |acc, x| acc + f.value(x));
-                zip.and(m)
-                    .and_broadcast(&s)
-                    .for_each(|d, &g, &dot, &x, &s| *d = (g - dot) * f.slope(x) / s);
+                // the forward's lane sums, in the same order
+                let s = axis.sums(&f.values(m), shape);
+                match f {
+                    Elem::Affine(a, _) => {
+                        let lane: Vec<(T, T)> =
+                            dot.iter().zip(&s).map(|(&d, &s)| (d, a / s)).collect();
+                        axis.map((g, g), shape, &lane, |g, _, (dot, k)| (g - dot) * k)
+                    }
+                    Elem::Tree(_) => {
+                        let lane: Vec<(T, T)> = dot.into_iter().zip(s).collect();
+                        axis.map((g, m), shape, &lane, |g, x, (dot, s)| {
+                            (g - dot) * f.slope(x) / s
+                        })
+                    }
+                }
             }
-        }
+        };
         vec![Some(Value::Matrix(dm))]
     }
 }

@@ -1,6 +1,8 @@
 //! `transpose(m)`, also written `m'`.
 
-use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Type, Value};
 
 pub struct Transpose;
@@ -56,7 +58,7 @@ impl<T: Real> Op<T> for Transpose {
 fn flip<T: Real>(v: &Value<T>) -> Value<T> {
     match v {
         Value::Scalar(s) => Value::Scalar(*s),
-        Value::Matrix(m) => Value::Matrix(m.t().as_standard_layout().into_owned()),
+        Value::Matrix(m) => Value::Matrix(kernel::transposed(m.view())),
     }
 }
 
