@@ -432,7 +432,7 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         }
     }
     let precision = if args.f64 { 8 } else { 4 };
-    let l = match load(
+    let mut l = match load(
         &args.script,
         style,
         (args.out.as_deref(), args.allow_write_anywhere),
@@ -442,6 +442,7 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
+    l.io = l.io.with_threads(threads);
     let out_dir = l.io.out_dir().to_path_buf();
     let folder = manifest::folder(&l.program, &l.io, &out_dir);
     let stem = args

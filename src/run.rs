@@ -527,7 +527,7 @@ impl<T: Dispatch> Runner<'_, T> {
                     io::GIF_MAX_FPS
                 ));
             }
-            io::save_gif(&path, &frames, a.fps).map_err(fail)?;
+            io::save_gif(&path, &frames, a.fps, self.io.threads()).map_err(fail)?;
             let n = frames.len();
             self.wrote(
                 path,
@@ -873,16 +873,17 @@ fn fit(
     signed: bool,
     what: &str,
 ) -> Result<(Array2<f64>, Clipped), String> {
-    if let Some(bad) = m.iter().find(|v| !v.is_finite()) {
+    let Range { lo, hi, finite } = Range::of(&m);
+    if !finite {
+        let bad = m
+            .iter()
+            .find(|v| !v.is_finite())
+            .copied()
+            .unwrap_or(f64::NAN);
         return Err(format!(
             "\"{what}\" has a non-finite value ({bad}); an image cannot hold it"
         ));
     }
-    let (lo, hi) = m
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
     let floor = if signed { -1.0 } else { 0.0 };
     let mut clipped = Clipped::default();
     match policy {
@@ -895,7 +896,11 @@ fn fit(
             m.mapv_inplace(|v| if span > 0.0 { (v - lo) / span } else { 0.0 });
         }
         RangePolicy::Clip | RangePolicy::Error => {
-            let outside = m.iter().filter(|v| !(floor..=1.0).contains(*v)).count();
+            let outside = if lo < floor || hi > 1.0 {
+                m.iter().filter(|v| !(floor..=1.0).contains(*v)).count()
+            } else {
+                0
+            };
             if outside > 0 {
                 if policy == RangePolicy::Error {
                     return Err(format!(
@@ -913,6 +918,52 @@ fn fit(
         }
     }
     Ok((m, clipped))
+}
+
+/// The smallest and largest value of a matrix, and whether all are finite.
+struct Range {
+    lo: f64,
+    hi: f64,
+    finite: bool,
+}
+
+impl Range {
+    /// One pass in independent lanes (vectorised; frames of a long recording are large).
+    fn of(m: &Array2<f64>) -> Range {
+        const LANES: usize = 8;
+        let all: Vec<f64>;
+        let values = match m.as_slice_memory_order() {
+            Some(v) => v,
+            None => {
+                all = m.iter().copied().collect();
+                &all
+            }
+        };
+        let (mut lo, mut hi, mut finite) = (
+            [f64::INFINITY; LANES],
+            [f64::NEG_INFINITY; LANES],
+            [true; LANES],
+        );
+        let chunks = values.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for k in 0..LANES {
+                let v = c[k];
+                lo[k] = if v < lo[k] { v } else { lo[k] };
+                hi[k] = if v > hi[k] { v } else { hi[k] };
+                finite[k] &= (v - v) == 0.0;
+            }
+        }
+        let mut r = Range {
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            finite: finite.iter().all(|&f| f),
+        };
+        r.lo = lo.iter().chain(tail).fold(r.lo, |a, &v| a.min(v));
+        r.hi = hi.iter().chain(tail).fold(r.hi, |a, &v| a.max(v));
+        r.finite &= tail.iter().all(|v| v.is_finite());
+        r
+    }
 }
 
 /// The colour of +1 in a signed false-colour image (purple); −1 is [`BELOW`] (green). The two
@@ -967,8 +1018,21 @@ mod tests {
         assert!(fit(m, RangePolicy::Error, false, "x")
             .unwrap_err()
             .contains("2 values"));
-        let nan = Array2::from_elem((1, 1), f64::NAN);
-        assert!(fit(nan, RangePolicy::Normalize, false, "x").is_err());
+        // non-finite values are found in the lanes and in the tail, in any policy
+        for len in [1, 8, 9, 17] {
+            for at in [0, len - 1] {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let mut v = Array2::from_elem((1, len), 0.5);
+                    v[[0, at]] = bad;
+                    for policy in [RangePolicy::Clip, RangePolicy::Normalize] {
+                        let e = fit(v.clone(), policy, false, "x").unwrap_err();
+                        assert!(e.contains(&format!("({bad})")), "{e}");
+                    }
+                }
+            }
+            let fine = Array2::from_elem((1, len), 0.5);
+            assert!(fit(fine, RangePolicy::Error, false, "x").is_ok(), "{len}");
+        }
     }
 
     #[test]

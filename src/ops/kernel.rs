@@ -27,8 +27,8 @@ pub fn fold2<T: Real>(
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ta, tb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for k in 0..LANES {
-            lanes[k] = op(lanes[k], x[k], y[k]);
+        for ((l, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *l = op(*l, x, y);
         }
     }
     let tail = ta.iter().zip(tb).fold(init, |s, (&x, &y)| op(s, x, y));
