@@ -951,7 +951,7 @@ impl Range {
                 let v = c[k];
                 lo[k] = if v < lo[k] { v } else { lo[k] };
                 hi[k] = if v > hi[k] { v } else { hi[k] };
-                finite[k] &= (v - v) == 0.0;
+                finite[k] &= v.is_finite();
             }
         }
         let mut r = Range {
