@@ -897,7 +897,8 @@ fn fit(
         }
         RangePolicy::Clip | RangePolicy::Error => {
             let outside = if lo < floor || hi > 1.0 {
-                m.iter().filter(|v| !(floor..=1.0).contains(*v)).count()
+                // a sum of 0/1 rather than a filter, so it vectorises
+                m.fold(0usize, |n, &v| n + usize::from(v < floor || v > 1.0))
             } else {
                 0
             };
