@@ -11,7 +11,7 @@ printf "%-6s %-8s %12s %8s %12s %14s\n" size threads ms/step ratio "peak MiB" "b
 for t in 1 2; do
   prev=""
   for n in $SIZES; do
-    steps=$(( n >= 4096 ? 3 : (n >= 2048 ? 5 : 20) ))
+    steps=$(( n >= 4096 ? 5 : (n >= 2048 ? 9 : 30) ))
     log=$(mktemp)
     /usr/bin/time -f "%M" -o "$log" "$IMGX" run bench/scaling.imgx --json --quiet --threads "$t" \
       --set size="$n" --set n_steps="$steps" --out "$(mktemp -d)" > "$log.json"
