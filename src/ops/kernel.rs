@@ -40,6 +40,102 @@ pub fn sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
     fold2(a, b, T::zero(), |s, x, y| s + f(x, y), |s, l| s + l)
 }
 
+/// The minimum and maximum of a non-empty matrix, each with its first position in column-major
+/// order (as Julia's `minimum`/`maximum` and Zygote's gradients of them). A NaN is an extreme of
+/// both kinds: the first NaN in column-major order is the minimum and the maximum.
+pub struct Extremes<T> {
+    pub lo: T,
+    pub at_lo: (usize, usize),
+    pub hi: T,
+    pub at_hi: (usize, usize),
+}
+
+impl<T: Real> Extremes<T> {
+    pub fn of(m: &Array2<T>) -> Self {
+        let first = m[[0, 0]];
+        let Some(all) = m.as_slice() else {
+            return Self::exact(m);
+        };
+        // A branch-free pass the compiler vectorises: 32 independent lanes, so no comparison
+        // waits for the previous one, and a NaN test alongside.
+        const LANES: usize = 32;
+        let (mut lo_l, mut hi_l) = ([first; LANES], [first; LANES]);
+        let mut nan = [false; LANES];
+        let chunks = all.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for (((lo, hi), nan), &v) in lo_l
+                .iter_mut()
+                .zip(hi_l.iter_mut())
+                .zip(&mut nan)
+                .zip(chunk)
+            {
+                *lo = if v < *lo { v } else { *lo };
+                *hi = if v > *hi { v } else { *hi };
+                *nan |= v.is_nan();
+            }
+        }
+        if first.is_nan() || nan.iter().any(|&n| n) || tail.iter().any(|v| v.is_nan()) {
+            return Self::exact(m);
+        }
+        let lo = lo_l
+            .iter()
+            .chain(tail)
+            .fold(first, |a, &v| if v < a { v } else { a });
+        let hi = hi_l
+            .iter()
+            .chain(tail)
+            .fold(first, |a, &v| if v > a { v } else { a });
+        // First occurrences in column-major order (smallest column, then smallest row): a
+        // vectorised test per row, and a scalar search only in rows that hold the value.
+        let cols = m.ncols();
+        let (mut at_lo, mut at_hi) = ((usize::MAX, 0), (usize::MAX, 0));
+        for (i, row) in all.chunks_exact(cols).enumerate() {
+            let (mut has_lo, mut has_hi) = (false, false);
+            for &v in row {
+                has_lo |= v == lo;
+                has_hi |= v == hi;
+            }
+            for (has, t, at) in [(has_lo, lo, &mut at_lo), (has_hi, hi, &mut at_hi)] {
+                if has {
+                    let j = row.iter().position(|&v| v == t).unwrap_or(usize::MAX);
+                    if j < at.0 {
+                        *at = (j, i);
+                    }
+                }
+            }
+        }
+        Extremes {
+            lo,
+            at_lo: (at_lo.1, at_lo.0),
+            hi,
+            at_hi: (at_hi.1, at_hi.0),
+        }
+    }
+
+    /// The plain definition: one scan in column-major order. For layouts other than row-major,
+    /// matrices with a NaN, and as the reference for the tests.
+    pub fn exact(m: &Array2<T>) -> Self {
+        let first = m[[0, 0]];
+        let mut e = Extremes {
+            lo: first,
+            at_lo: (0, 0),
+            hi: first,
+            at_hi: (0, 0),
+        };
+        let nan_first = |v: T, b: T| v.is_nan() && !b.is_nan();
+        for ((c, r), &v) in m.t().indexed_iter() {
+            if v < e.lo || nan_first(v, e.lo) {
+                (e.lo, e.at_lo) = (v, (r, c));
+            }
+            if v > e.hi || nan_first(v, e.hi) {
+                (e.hi, e.at_hi) = (v, (r, c));
+            }
+        }
+        e
+    }
+}
+
 /// The entries of a matrix in row-major order, copied only if its layout is another.
 pub fn row_major<T: Real>(m: ArrayView2<'_, T>) -> CowArray<'_, T, Ix2> {
     if m.is_standard_layout() {
@@ -137,6 +233,44 @@ mod tests {
             let b: Vec<f64> = (0..len).map(|k| (k % 7) as f64).collect();
             let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert_eq!(sum2(&a, &b, |x, y| x * y), want, "len {len}");
+        }
+    }
+
+    #[test]
+    fn fast_extremes_agree_with_the_definition_including_ties_and_nan() {
+        use crate::ops::testing::matrix;
+        for (seed, levels) in [(1u64, 0.0), (2, 4.0), (3, 2.0), (4, 0.0)] {
+            for (r, c) in [(1, 1), (3, 5), (9, 7), (16, 16), (5, 33), (40, 41)] {
+                let mut m = matrix(r, c, seed).into_matrix();
+                if levels > 0.0 {
+                    m.mapv_inplace(|v| (v * levels).floor());
+                }
+                let mut cases = vec![m.clone()];
+                for at in [(0, 0), (r - 1, c - 1), (r / 2, c / 3)] {
+                    let mut with_nan = m.clone();
+                    with_nan[at] = f64::NAN;
+                    cases.push(with_nan);
+                }
+                for m in cases {
+                    let (fast, exact) = (Extremes::of(&m), Extremes::exact(&m));
+                    let key =
+                        |e: &Extremes<f64>| (e.lo.to_bits(), e.at_lo, e.hi.to_bits(), e.at_hi);
+                    assert_eq!(key(&fast), key(&exact), "{r}×{c} seed {seed}");
+                    // the definition: the first in column-major order that no other beats
+                    let order = (0..c).flat_map(|j| (0..r).map(move |i| (i, j)));
+                    let nan = order.clone().find(|&k| m[k].is_nan());
+                    let lo = order
+                        .clone()
+                        .fold((0, 0), |b, k| if m[k] < m[b] { k } else { b });
+                    let hi = order
+                        .clone()
+                        .fold((0, 0), |b, k| if m[k] > m[b] { k } else { b });
+                    assert_eq!(
+                        (exact.at_lo, exact.at_hi),
+                        (nan.unwrap_or(lo), nan.unwrap_or(hi))
+                    );
+                }
+            }
         }
     }
 

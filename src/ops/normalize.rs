@@ -18,8 +18,9 @@ impl Meta for Normalize {
             summary: "(m − min m) / (max m − min m): rescaled to [0, 1], or to [−1, 1] with signed = true",
             details: "signed = true gives 2·(m − min)/(max − min) − 1. The minimum maps to exactly 0 \
                       (−1) and the maximum to exactly 1. A constant matrix (max = min) gives all \
-                      zeros, whatever `signed`, instead of dividing by zero. An empty matrix is refused: \
-                      it has no minimum.",
+                      zeros, whatever `signed`, instead of dividing by zero. A NaN anywhere makes every \
+                      entry NaN (it is both the minimum and the maximum, as for min and max). An \
+                      empty matrix is refused: it has no minimum.",
             gradient: "With z = (m − min)/r, r = max − min, c = 1 (2 if signed) and G = Σg: dm = c·g/r, \
                        plus c·(Σ g⊙z − G)/r at the minimum and −c·(Σ g⊙z)/r at the maximum. Each of min \
                        and max passes its gradient to one entry, its first occurrence in column-major \
@@ -59,91 +60,6 @@ impl Meta for Normalize {
     }
 }
 
-/// The minimum and maximum of a non-empty matrix, each with its first position in column-major
-/// order (as Zygote gives min/max gradients).
-struct Extremes<T> {
-    lo: T,
-    at_lo: (usize, usize),
-    hi: T,
-    at_hi: (usize, usize),
-}
-
-impl<T: Real> Extremes<T> {
-    fn of(m: &Array2<T>) -> Self {
-        let first = m[[0, 0]];
-        let Some(all) = m.as_slice() else {
-            return Self::exact(m, first);
-        };
-        // A branch-free pass the compiler vectorises: 32 independent lanes, so no comparison
-        // waits for the previous one.
-        const LANES: usize = 32;
-        let (mut lo_l, mut hi_l) = ([first; LANES], [first; LANES]);
-        let chunks = all.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
-            for ((lo, hi), &v) in lo_l.iter_mut().zip(hi_l.iter_mut()).zip(chunk) {
-                *lo = if v < *lo { v } else { *lo };
-                *hi = if v > *hi { v } else { *hi };
-            }
-        }
-        let lo = lo_l
-            .iter()
-            .chain(tail)
-            .fold(first, |a, &v| if v < a { v } else { a });
-        let hi = hi_l
-            .iter()
-            .chain(tail)
-            .fold(first, |a, &v| if v > a { v } else { a });
-        // First occurrences in column-major order (smallest column, then smallest row): a
-        // vectorised test per row, and a scalar search only in rows that hold the value.
-        let cols = m.ncols();
-        let (mut at_lo, mut at_hi) = ((usize::MAX, 0), (usize::MAX, 0));
-        for (i, row) in all.chunks_exact(cols).enumerate() {
-            let (mut has_lo, mut has_hi) = (false, false);
-            for &v in row {
-                has_lo |= v == lo;
-                has_hi |= v == hi;
-            }
-            for (has, t, at) in [(has_lo, lo, &mut at_lo), (has_hi, hi, &mut at_hi)] {
-                if has {
-                    let j = row.iter().position(|&v| v == t).unwrap_or(usize::MAX);
-                    if j < at.0 {
-                        *at = (j, i);
-                    }
-                }
-            }
-        }
-        // A NaN extreme equals nothing: it was the first entry.
-        let place = |(j, i): (usize, usize)| if j == usize::MAX { (0, 0) } else { (i, j) };
-        Extremes {
-            lo,
-            at_lo: place(at_lo),
-            hi,
-            at_hi: place(at_hi),
-        }
-    }
-
-    /// The plain definition, for layouts other than row-major (and a reference for the tests).
-    fn exact(m: &Array2<T>, first: T) -> Self {
-        let mut e = Extremes {
-            lo: first,
-            at_lo: (0, 0),
-            hi: first,
-            at_hi: (0, 0),
-        };
-        let earlier = |(i, j): (usize, usize), (bi, bj): (usize, usize)| (j, i) < (bj, bi);
-        for (ij, &v) in m.indexed_iter() {
-            if v < e.lo || (v == e.lo && earlier(ij, e.at_lo)) {
-                (e.lo, e.at_lo) = (v, ij);
-            }
-            if v > e.hi || (v == e.hi && earlier(ij, e.at_hi)) {
-                (e.hi, e.at_hi) = (v, ij);
-            }
-        }
-        e
-    }
-}
-
 /// (Σ g, Σ g·(m − lo)), each in the fixed lane order of [`kernel::sum2`]: deterministic.
 fn sums<T: Real>(g: &Array2<T>, m: &Array2<T>, lo: T) -> (T, T) {
     let (g, m) = (kernel::row_major(g.view()), kernel::row_major(m.view()));
@@ -166,7 +82,7 @@ fn scale<T: Real>(attrs: &Attrs) -> (T, T) {
 impl<T: Real> Op<T> for Normalize {
     fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
         let m = x[0].matrix();
-        let Extremes { lo, hi, .. } = Extremes::of(m);
+        let kernel::Extremes { lo, hi, .. } = kernel::Extremes::of(m);
         let (r, (c, d)) = (hi - lo, scale::<T>(attrs));
         Ok(Value::Matrix(if r == T::zero() {
             Array2::zeros(m.dim())
@@ -187,12 +103,12 @@ impl<T: Real> Op<T> for Normalize {
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let (m, g) = (x[0].matrix(), g.matrix());
-        let Extremes {
+        let kernel::Extremes {
             lo,
             at_lo,
             hi,
             at_hi,
-        } = Extremes::of(m);
+        } = kernel::Extremes::of(m);
         let r = hi - lo;
         if r == T::zero() {
             return vec![Some(Value::zeros(x[0].ty()))];
@@ -268,24 +184,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, "bad_argument");
         assert_eq!(e.labels, vec![(Arg::Input(0), "0×3".to_string())]);
-    }
-
-    #[test]
-    fn fast_extremes_agree_with_the_definition_including_ties() {
-        use super::Extremes;
-        for (seed, levels) in [(1u64, 0.0), (2, 4.0), (3, 2.0), (4, 0.0)] {
-            for (r, c) in [(1, 1), (3, 5), (9, 7), (16, 16), (5, 33)] {
-                let mut m = matrix(r, c, seed).into_matrix();
-                if levels > 0.0 {
-                    m.mapv_inplace(|v| (v * levels).floor());
-                }
-                let (fast, exact) = (Extremes::of(&m), Extremes::exact(&m, m[[0, 0]]));
-                assert_eq!(
-                    (fast.lo, fast.at_lo, fast.hi, fast.at_hi),
-                    (exact.lo, exact.at_lo, exact.hi, exact.at_hi),
-                    "{r}×{c} seed {seed}"
-                );
-            }
-        }
     }
 }

@@ -4,7 +4,9 @@
 //! Sums accumulate in f64 in row-major order, whatever the float type and memory layout, so a
 //! result never depends on threads or on how the matrix was produced.
 
-use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
 
@@ -130,20 +132,7 @@ impl Reduction for Norm {
     }
 }
 
-/// The position of the first element, in column-major order (as Julia), that `better` prefers
-/// to every other; a NaN is preferred to any number, so it propagates.
-fn pick<T: Real>(m: &Array2<T>, better: fn(T, T) -> bool) -> (usize, usize) {
-    let mut best = (0, 0);
-    for ((c, r), &v) in m.t().indexed_iter() {
-        let b = m[best];
-        if better(v, b) || (v.is_nan() && !b.is_nan()) {
-            best = (r, c);
-        }
-    }
-    best
-}
-
-/// The gradient of y = m[k] (k from [`pick`]): g at k, 0 elsewhere.
+/// The gradient of y = m[k] (k from [`kernel::Extremes`]): g at k, 0 elsewhere.
 fn extreme_grad<T: Real>(m: &Array2<T>, k: (usize, usize), g: T) -> Array2<T> {
     let mut d = Array2::zeros(m.raw_dim());
     d[k] = g;
@@ -163,10 +152,10 @@ impl Reduction for Min {
         example: "lo = min(m)",
     };
     fn f<T: Real>(m: &Array2<T>) -> T {
-        m[pick(m, |v, b| v < b)]
+        kernel::Extremes::of(m).lo
     }
     fn grad<T: Real>(m: &Array2<T>, _: T, g: T) -> Array2<T> {
-        extreme_grad(m, pick(m, |v, b| v < b), g)
+        extreme_grad(m, kernel::Extremes::of(m).at_lo, g)
     }
 }
 
@@ -183,10 +172,10 @@ impl Reduction for Max {
         example: "hi = max(m)",
     };
     fn f<T: Real>(m: &Array2<T>) -> T {
-        m[pick(m, |v, b| v > b)]
+        kernel::Extremes::of(m).hi
     }
     fn grad<T: Real>(m: &Array2<T>, _: T, g: T) -> Array2<T> {
-        extreme_grad(m, pick(m, |v, b| v > b), g)
+        extreme_grad(m, kernel::Extremes::of(m).at_hi, g)
     }
 }
 
