@@ -6,11 +6,14 @@
 use crate::ast::Span;
 use crate::graph::{Graph, NodeId, NodeKind};
 use crate::ops::{Dispatch, Io};
+use crate::profile::{timed, Phase, Profile};
 use crate::tensor::Value;
 
 /// Node values by id; `None` where not computed (or invalidated).
 pub struct Values<T> {
     vals: Vec<Option<Value<T>>>,
+    /// Where primitive calls are timed (`--profile`), if anywhere.
+    profile: Option<Profile>,
 }
 
 /// A primitive failed while running (only outside-world reasons: see [`crate::ops::Op::forward`]).
@@ -24,7 +27,22 @@ impl<T: Dispatch> Values<T> {
     pub fn new(graph: &Graph) -> Self {
         Values {
             vals: vec![None; graph.len()],
+            profile: None,
         }
+    }
+
+    /// Times every primitive call made with these values (forward here, backward in
+    /// [`crate::grad`]).
+    pub fn profiled(self) -> Self {
+        Values {
+            profile: Some(Profile::default()),
+            ..self
+        }
+    }
+
+    /// The timings, when profiled.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     /// The value of a computed node (asking for one not computed is an engine bug).
@@ -76,12 +94,14 @@ impl<T: Dispatch> Values<T> {
                 NodeKind::Apply { prim, attrs } => {
                     let inputs = graph.inputs(id);
                     let args: Vec<&Value<T>> = inputs.iter().map(|i| self.get(*i)).collect();
-                    T::op(*prim)
-                        .forward(&args, attrs, io)
-                        .map_err(|message| EvalError {
+                    let op = T::op(*prim);
+                    let forward = || op.forward(&args, attrs, io);
+                    timed(self.profile.as_ref(), prim.name(), Phase::Forward, forward).map_err(
+                        |message| EvalError {
                             span: node.span,
                             message,
-                        })?
+                        },
+                    )?
                 }
             };
             self.vals[id.0] = Some(v);

@@ -5,6 +5,7 @@
 use crate::eval::Values;
 use crate::graph::{Graph, NodeId, NodeKind};
 use crate::ops::Dispatch;
+use crate::profile::{timed, Phase};
 use crate::tensor::Value;
 
 /// The nodes a gradient flows through: on some path from one of `wrt` to `loss`.
@@ -52,7 +53,10 @@ pub fn backward_from<T: Dispatch>(
         let inputs = graph.inputs(id);
         let needs: Vec<bool> = inputs.iter().map(|i| relevant[i.0]).collect();
         let args: Vec<&Value<T>> = inputs.iter().map(|i| values.get(*i)).collect();
-        let back = T::op(*prim).backward(&args, values.get(id), &g, attrs, &needs);
+        let op = T::op(*prim);
+        let back = timed(values.profile(), prim.name(), Phase::Backward, || {
+            op.backward(&args, values.get(id), &g, attrs, &needs)
+        });
         assert_eq!(
             back.len(),
             inputs.len(),

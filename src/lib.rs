@@ -4,7 +4,7 @@
 //! Phases, each in its own module: [`syntax`] (pest) → [`ast`] → [`lower`] (checked [`graph`])
 //! → [`eval`] (forward) → [`grad`] (reverse mode) → [`optim`]; [`run`] executes a checked
 //! program, keeping [`checkpoint`]s, drawing loss curves with [`plot`] and describing the run
-//! in a [`manifest`]; [`io`] is the only module that touches the disk; primitives live in
+//! in a [`manifest`] and timing primitives with [`profile`]; [`io`] is the only module that touches the disk; primitives live in
 //! [`ops`].
 
 pub mod ast;
@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod ops;
 pub mod optim;
 pub mod plot;
+pub mod profile;
 pub mod run;
 pub mod syntax;
 pub mod tensor;

@@ -7,6 +7,7 @@ use imgx::diag::{Problem, Report, Style};
 use imgx::io::{self as disk, DiskIo};
 use imgx::lower::{self, Override, Program};
 use imgx::manifest;
+use imgx::profile::Row;
 use imgx::run::{self, End, Events, Failure, Journal, OptimizeSummary, Saved, Settings, Shown};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -98,6 +99,10 @@ struct RunArgs {
     /// Write events as JSON Lines on stdout.
     #[arg(long)]
     json: bool,
+    /// At the end, show where the time went: each primitive's forward and backward, and the
+    /// optimiser's update (calls, total, per call, share)
+    #[arg(long)]
+    profile: bool,
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     quiet: bool,
@@ -458,6 +463,7 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         resume: args.resume.clone(),
         fallback_checkpoint: fallback.join(format!("{stem}.ckpt")).display().to_string(),
         interrupt,
+        profile: args.profile,
     };
     let mut events: Box<dyn Events> = if args.json {
         Box::new(Json)
@@ -759,6 +765,27 @@ impl Events for Human {
     fn warn(&mut self, message: &str) {
         self.note(&format!("warning: {message}"));
     }
+    fn profile(&mut self, rows: &[Row]) {
+        // asked for explicitly, so shown even with --quiet
+        let total: f64 = rows.iter().map(|r| r.seconds).sum();
+        eprintln!("profile: {:.3} s in primitives and updates", total);
+        eprintln!(
+            "  {:<16} {:<9} {:>7} {:>10} {:>10} {:>7}",
+            "name", "phase", "calls", "total ms", "ms/call", "share"
+        );
+        for r in rows {
+            let ms = r.seconds * 1e3;
+            eprintln!(
+                "  {:<16} {:<9} {:>7} {:>10.2} {:>10.4} {:>6.1}%",
+                r.name,
+                r.phase.as_str(),
+                r.calls,
+                ms,
+                ms / r.calls.max(1) as f64,
+                100.0 * r.seconds / total.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
 }
 
 /// `--json`: one JSON object per event on stdout.
@@ -818,5 +845,8 @@ impl Events for Json {
     fn warn(&mut self, message: &str) {
         eprintln!("warning: {message}");
         self.emit(serde_json::json!({"event": "warning", "message": message}));
+    }
+    fn profile(&mut self, rows: &[Row]) {
+        self.emit(serde_json::json!({"event": "profile", "rows": rows}));
     }
 }

@@ -88,6 +88,14 @@ pub enum Optimizer {
 }
 
 impl Optimizer {
+    /// The name a script writes (`adam`, `sgd`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Adam { .. } => "adam",
+            Optimizer::Sgd { .. } => "sgd",
+        }
+    }
+
     /// Builds from a definition and its settings in schema order.
     pub fn from_settings(def: &Def, values: &[f64]) -> Optimizer {
         match def.name {

@@ -22,6 +22,7 @@ use crate::lower::{
 use crate::ops::{Dispatch, Io};
 use crate::optim::Optimizer;
 use crate::plot::Chart;
+use crate::profile::{timed, Phase, Row};
 use crate::tensor::{Real, Value};
 use ndarray::Array2;
 use std::fmt::Write;
@@ -42,6 +43,8 @@ pub struct Settings {
     pub fallback_checkpoint: String,
     /// Set (by Ctrl-C) to stop at the end of the current step.
     pub interrupt: Arc<AtomicBool>,
+    /// Time every primitive call and report it at the end (`--profile`).
+    pub profile: bool,
 }
 
 /// What a print shows.
@@ -89,6 +92,8 @@ pub trait Events {
     fn saved(&mut self, path: &Path, what: Saved);
     /// Something the user should know that is not an error (e.g. clipped pixels).
     fn warn(&mut self, message: &str);
+    /// Where the run's time went (`--profile`), at its end: the most time first.
+    fn profile(&mut self, rows: &[Row]);
 }
 
 /// A run that could not finish.
@@ -188,7 +193,11 @@ pub fn execute<T: Dispatch>(
         settings,
         events,
         journal,
-        values: Values::new(&program.graph),
+        values: if settings.profile {
+            Values::new(&program.graph).profiled()
+        } else {
+            Values::new(&program.graph)
+        },
         resume,
         stopped: None,
     };
@@ -213,6 +222,9 @@ pub fn execute<T: Dispatch>(
             (Err(f), None) => return Err(f),
             (Ok(()), _) => {}
         }
+    }
+    if let Some(p) = run.values.profile() {
+        run.events.profile(&p.rows());
     }
     match run.stopped {
         Some(f) => Err(f),
@@ -270,13 +282,16 @@ pub fn update<T: Dispatch>(
     // Gradients below √max keep Adam's and SGD's moments finite, so an update can only
     // overflow where a learnable itself leaves the float range (checked after it).
     let bound = T::max_value().sqrt();
-    if !grads.iter().all(|g| g.all_within(bound)) {
+    let finite = || grads.iter().all(|g| g.all_within(bound));
+    if !timed(values.profile(), "gradient check", Phase::Update, finite) {
         return Err(Diverged::Gradient);
     }
     let mut next: Vec<Value<T>> = o.over.iter().map(|id| values.take(*id)).collect();
     values.invalidate(dirty);
-    o.optimizer.update(state, &mut next, &grads);
-    let overflow = next.iter().position(|v| !v.all_within(T::infinity()));
+    let overflow = timed(values.profile(), o.optimizer.name(), Phase::Update, || {
+        o.optimizer.update(state, &mut next, &grads);
+        next.iter().position(|v| !v.all_within(T::infinity()))
+    });
     for (id, v) in o.over.iter().zip(next) {
         values.set(*id, v);
     }

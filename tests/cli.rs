@@ -115,6 +115,57 @@ fn json_events_have_the_documented_shape() {
 }
 
 #[test]
+fn profile_counts_every_primitive_call() {
+    let out = temp_dir("profile");
+    let args = [
+        "run",
+        "examples/inverse.imgx",
+        "--set",
+        "n_steps=4",
+        "--out",
+    ];
+    let stdout = ok(&[&args[..], &[out.to_str().unwrap(), "--json", "--profile"]].concat());
+    let evs = events(&stdout);
+    let rows = evs
+        .iter()
+        .find(|e| e["event"] == "profile")
+        .expect("profile event")["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let calls = |name: &str, phase: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name && r["phase"] == phase)
+            .map(|r| r["calls"].as_u64().unwrap())
+    };
+    // one backward of each primitive on the loss's path per update, one optimiser update each;
+    // `m' * m` runs as gram
+    assert_eq!(calls("gram", "backward"), Some(4));
+    assert_eq!(calls("normalize", "backward"), Some(8));
+    assert_eq!(calls("softmax_cols", "backward"), Some(4));
+    assert_eq!(calls("adam", "update"), Some(4));
+    assert_eq!(
+        calls("warp", "backward"),
+        None,
+        "the target needs no gradient"
+    );
+    assert_eq!(calls("load", "forward"), Some(1));
+    let seconds: Vec<f64> = rows
+        .iter()
+        .map(|r| r["seconds"].as_f64().unwrap())
+        .collect();
+    assert!(seconds.iter().all(|&s| s >= 0.0));
+    assert!(seconds.windows(2).all(|w| w[0] >= w[1]), "most time first");
+    // the human table goes to stderr, even with --quiet
+    let o = imgx(&[&args[..], &[out.to_str().unwrap(), "--quiet", "--profile"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("profile: ") && err.contains("gram") && err.contains("backward"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_loss_decreases_on_the_example_input() {
     let out = temp_dir("decrease");
     let evs = events(&ok(&[

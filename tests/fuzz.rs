@@ -35,6 +35,7 @@ impl Events for Quiet {
     fn print(&mut self, _: &str, _: &Shown) {}
     fn saved(&mut self, _: &Path, _: Saved) {}
     fn warn(&mut self, _: &str) {}
+    fn profile(&mut self, _: &[imgx::profile::Row]) {}
 }
 
 /// A scratch folder: outputs, and a small input image.
@@ -133,6 +134,7 @@ fn check_and_run(src: &str) {
                 resume: None,
                 fallback_checkpoint: "fuzz.ckpt".into(),
                 interrupt: Arc::new(AtomicBool::new(false)),
+                profile: false,
             };
             let mut journal = Journal::default();
             // A run may fail (a diverging loss, values out of range); it must not panic.

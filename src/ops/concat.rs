@@ -1,8 +1,10 @@
 //! `hcat(a, b, …)` and `vcat(a, b, …)`: matrices side by side or stacked.
 
-use super::{req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    kernel, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Shape, Type, Value};
-use ndarray::{Axis, Slice};
+use ndarray::{Array2, Axis, Slice};
 
 /// `Concat::H` is `hcat` (along columns), `Concat::V` is `vcat` (along rows).
 pub enum Concat {
@@ -115,8 +117,31 @@ impl Meta for Concat {
 
 impl<T: Real> Op<T> for Concat {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
-        let views: Vec<_> = x.iter().map(|v| v.matrix().view()).collect();
-        let joined = ndarray::concatenate(self.axis(), &views)
+        // Row-major copies of whole rows (ndarray's concatenate assigns entry by entry).
+        let parts: Vec<_> = x
+            .iter()
+            .map(|v| kernel::row_major(v.matrix().view()))
+            .collect();
+        let along = |p: &ndarray::CowArray<T, ndarray::Ix2>| p.len_of(self.axis());
+        let shape = match self {
+            Concat::H => Shape::new(parts[0].nrows(), parts.iter().map(along).sum()),
+            Concat::V => Shape::new(parts.iter().map(along).sum(), parts[0].ncols()),
+        };
+        let mut out = Vec::with_capacity(shape.len());
+        match self {
+            Concat::V => parts
+                .iter()
+                .for_each(|p| out.extend_from_slice(kernel::entries(p))),
+            Concat::H => {
+                for i in 0..shape.rows {
+                    for p in &parts {
+                        let c = p.ncols();
+                        out.extend_from_slice(&kernel::entries(p)[i * c..(i + 1) * c]);
+                    }
+                }
+            }
+        }
+        let joined = Array2::from_shape_vec((shape.rows, shape.cols), out)
             .unwrap_or_else(|e| unreachable!("checked call: shapes agree ({e})"));
         Ok(Value::Matrix(joined))
     }
@@ -162,6 +187,23 @@ mod tests {
             rows(3, 1, &[1., 2., 7.])
         );
         assert_eq!(forward("vcat", std::slice::from_ref(&a), &[]), a);
+        // against ndarray's own concatenate, three inputs of different widths (heights)
+        for (name, axis, ins) in [
+            (
+                "hcat",
+                1,
+                [matrix(5, 2, 1), matrix(5, 7, 2), matrix(5, 1, 3)],
+            ),
+            (
+                "vcat",
+                0,
+                [matrix(2, 6, 4), matrix(9, 6, 5), matrix(1, 6, 6)],
+            ),
+        ] {
+            let views: Vec<_> = ins.iter().map(|v| v.matrix().view()).collect();
+            let want = ndarray::concatenate(ndarray::Axis(axis), &views).unwrap();
+            assert_eq!(forward(name, &ins, &[]).into_matrix(), want, "{name}");
+        }
     }
 
     #[test]
