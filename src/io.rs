@@ -716,44 +716,45 @@ pub fn save_gif(
     encoder.set_repeat(gif::Repeat::Infinite).map_err(fail)?;
     let at = |i: usize| (100.0 * i as f64 / fps).round();
     // Each frame holds only the box that changed since the one before, compressed on its own,
-    // so `threads` threads compress them (frame i on thread i mod threads): the same bytes as
-    // one thread, in 1/threads of the time.
-    let mut pending: Vec<gif::Frame<'static>> = (0..frames.len())
-        .map(|i| {
-            let frame = &frames[i];
-            let (top, bottom, left, right) = match i {
-                0 => (0, rows, 0, cols),
-                _ => changed(&frames[i - 1], frame).unwrap_or((0, 1, 0, 1)),
-            };
-            let buffer: Vec<u8> = frame
-                .slice(ndarray::s![top..bottom, left..right])
-                .iter()
-                .copied()
+    // so `threads` frames at a time are compressed on as many threads and then written in
+    // order: the same bytes as one thread, with at most `threads` frames' buffers held.
+    let pending = |i: usize| {
+        let frame = &frames[i];
+        let (top, bottom, left, right) = match i {
+            0 => (0, rows, 0, cols),
+            _ => changed(&frames[i - 1], frame).unwrap_or((0, 1, 0, 1)),
+        };
+        let buffer: Vec<u8> = frame
+            .slice(ndarray::s![top..bottom, left..right])
+            .iter()
+            .copied()
+            .collect();
+        let delay = (at(i + 1) - at(i)).clamp(2.0, f64::from(u16::MAX)) as u16;
+        let mut f = gif::Frame {
+            delay,
+            top: top as u16,
+            left: left as u16,
+            width: (right - left) as u16,
+            height: (bottom - top) as u16,
+            buffer: buffer.into(),
+            ..gif::Frame::default()
+        };
+        f.make_lzw_pre_encoded();
+        f
+    };
+    let ids: Vec<usize> = (0..frames.len()).collect();
+    for batch in ids.chunks(threads.max(1)) {
+        let encoded: Vec<gif::Frame> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (batch.iter())
+                .map(|&i| scope.spawn(move || pending(i)))
                 .collect();
-            let delay = (at(i + 1) - at(i)).clamp(2.0, f64::from(u16::MAX)) as u16;
-            gif::Frame {
-                delay,
-                top: top as u16,
-                left: left as u16,
-                width: (right - left) as u16,
-                height: (bottom - top) as u16,
-                buffer: buffer.into(),
-                ..gif::Frame::default()
-            }
-        })
-        .collect();
-    let threads = threads.clamp(1, pending.len());
-    std::thread::scope(|scope| {
-        let mut shares: Vec<Vec<&mut gif::Frame>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, f) in pending.iter_mut().enumerate() {
-            shares[i % threads].push(f);
+            (workers.into_iter())
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for frame in &encoded {
+            encoder.write_lzw_pre_encoded_frame(frame).map_err(fail)?;
         }
-        for share in shares {
-            scope.spawn(move || share.into_iter().for_each(|f| f.make_lzw_pre_encoded()));
-        }
-    });
-    for frame in &pending {
-        encoder.write_lzw_pre_encoded_frame(frame).map_err(fail)?;
     }
     write_atomic(path, &encoder.into_inner().map_err(fail)?)
 }
