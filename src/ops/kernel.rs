@@ -167,19 +167,39 @@ pub fn entries<'a, T: Real>(m: &'a CowArray<'_, T, Ix2>) -> &'a [T] {
         .unwrap_or_else(|| unreachable!("as_standard_layout gives row-major"))
 }
 
-/// Square tiles for transposes. 16 rather than 32: at power-of-two row strides (512 f32 = 2 KiB)
-/// the rows of a 32-row tile fall into two L1 sets and evict each other (measured at 512²: 16
-/// takes 90 µs for g + gᵀ, 32 takes 300 µs, as long as the strided ndarray expression).
-const TILE: usize = 16;
+/// The side of the square tiles a transpose works in. 16 keeps a tile's rows in L1, except
+/// where rows lie a multiple of 4 KiB apart (1024 f32, 512 f64): then every row of a tile falls
+/// into one L1 set, and 16 rows evict each other from its 12 ways, so 8. Measured for
+/// `G + Gᵀ` in f32: 87 µs (16) against 115 µs (8) at 512²; 0.48 ms (8) against 1.27 ms (16)
+/// at 1024².
+fn tile<T>(rows: usize, cols: usize) -> usize {
+    let aliased = |n: usize| (n * std::mem::size_of::<T>()) % 4096 == 0;
+    if aliased(rows) || aliased(cols) {
+        8
+    } else {
+        16
+    }
+}
 
 /// The tiles (row range, column range) covering an r × c matrix, row-major.
-fn tiles(r: usize, c: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
-    (0..r).step_by(TILE).flat_map(move |i0| {
-        (0..c)
-            .step_by(TILE)
-            .map(move |j0| (i0, (i0 + TILE).min(r), j0, (j0 + TILE).min(c)))
+fn tiles(r: usize, c: usize, tile: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let span = |a: usize, end: usize, step: usize| {
+        (a..end)
+            .step_by(step)
+            .map(move |x| (x, (x + step).min(end)))
+    };
+    span(0, r, BLOCK).flat_map(move |(bi0, bi1)| {
+        span(0, c, BLOCK).flat_map(move |(bj0, bj1)| {
+            span(bi0, bi1, tile).flat_map(move |(i0, i1)| {
+                span(bj0, bj1, tile).map(move |(j0, j1)| (i0, i1, j0, j1))
+            })
+        })
     })
 }
+
+/// Square blocks of tiles, visited one block at a time, so a block and its transposed block
+/// stay in L1 while their tiles are done (at 2048² this took `G + Gᵀ` from 6.4 to 4.0 ms).
+const BLOCK: usize = 64;
 
 /// mᵀ as a new row-major matrix.
 pub fn transposed<T: Real>(m: ArrayView2<T>) -> Array2<T> {
@@ -187,7 +207,7 @@ pub fn transposed<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let m = row_major(m);
     let src = entries(&m);
     let mut out = vec![T::zero(); r * c];
-    for (i0, i1, j0, j1) in tiles(c, r) {
+    for (i0, i1, j0, j1) in tiles(c, r, tile::<T>(r, c)) {
         for i in i0..i1 {
             for j in j0..j1 {
                 out[i * r + j] = src[j * c + i];
@@ -204,7 +224,7 @@ pub fn plus_transpose<T: Real>(g: ArrayView2<T>) -> Array2<T> {
     let g = row_major(g);
     let src = entries(&g);
     let mut out = vec![T::zero(); n * n];
-    for (i0, i1, j0, j1) in tiles(n, n).filter(|&(i0, _, j0, _)| j0 >= i0) {
+    for (i0, i1, j0, j1) in tiles(n, n, tile::<T>(n, n)).filter(|&(i0, _, j0, _)| j0 >= i0) {
         for i in i0..i1 {
             for j in j0.max(i)..j1 {
                 let s = src[i * n + j] + src[j * n + i];
@@ -223,7 +243,7 @@ pub fn mirror_upper<T: Real>(m: &mut Array2<T>) {
     let a = m
         .as_slice_mut()
         .unwrap_or_else(|| unreachable!("row-major"));
-    for (i0, i1, j0, j1) in tiles(n, n).filter(|&(i0, _, j0, _)| j0 >= i0) {
+    for (i0, i1, j0, j1) in tiles(n, n, tile::<T>(n, n)).filter(|&(i0, _, j0, _)| j0 >= i0) {
         for i in i0..i1 {
             for j in j0.max(i + 1)..j1 {
                 a[j * n + i] = a[i * n + j];
@@ -291,8 +311,31 @@ mod tests {
     }
 
     #[test]
+    fn tiles_cover_every_entry_once() {
+        for (r, c, t) in [(1, 1, 16), (100, 70, 16), (130, 512, 8), (64, 64, 8)] {
+            let mut seen = Array2::<u8>::zeros((r, c));
+            for (i0, i1, j0, j1) in tiles(r, c, t) {
+                assert!(i1 - i0 <= t && j1 - j0 <= t);
+                seen.slice_mut(ndarray::s![i0..i1, j0..j1])
+                    .mapv_inplace(|v| v + 1);
+            }
+            assert!(seen.iter().all(|&v| v == 1), "{r}×{c}");
+        }
+        // 512 f64 (4 KiB) rows alias in L1: the smaller tile
+        assert_eq!((tile::<f64>(512, 512), tile::<f32>(512, 512)), (8, 16));
+    }
+
+    #[test]
     fn transposes_agree_with_ndarray_on_ragged_shapes() {
-        for (r, c) in [(1, 1), (3, 70), (70, 3), (33, 65), (64, 64)] {
+        for (r, c) in [
+            (1, 1),
+            (3, 70),
+            (70, 3),
+            (33, 65),
+            (64, 64),
+            (3, 512),
+            (130, 512),
+        ] {
             let a = m(r, c);
             assert_eq!(transposed(a.view()), a.t().to_owned(), "{r}×{c}");
         }
@@ -300,7 +343,7 @@ mod tests {
 
     #[test]
     fn plus_transpose_and_mirror_agree_with_the_definitions() {
-        for n in [1, 2, 31, 32, 33, 100] {
+        for n in [1, 2, 31, 32, 33, 100, 512] {
             let g = m(n, n);
             assert_eq!(plus_transpose(g.view()), &g + &g.t(), "{n}");
             let mut u = g.clone();
