@@ -180,6 +180,17 @@ impl<T: Real + Dispatch> Elem<'_, T> {
             Elem::Tree(f) => m.iter().map(|&x| f.eval(x)).collect(),
         }
     }
+    /// The lane sums of f(m), added in the order [`Axis::sums`] adds f's values in the
+    /// forward (so the same bits), without storing them.
+    fn lane_sums(&self, axis: Axis, m: &[T], shape: (usize, usize)) -> Vec<T> {
+        let join = |s: T, l: T| s + l;
+        match *self {
+            Elem::Affine(a, b) => {
+                axis.fold((m, m), shape, T::zero(), |s, x, _| s + (a * x + b), join)
+            }
+            Elem::Tree(f) => axis.fold((m, m), shape, T::zero(), |s, x, _| s + f.eval(x), join),
+        }
+    }
     fn slope(&self, x: T) -> T {
         match self {
             Elem::Affine(a, _) => *a,
@@ -233,7 +244,7 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
             Rule::Exp => axis.map((g, y), shape, &dot, |g, y, dot| (g - dot) * y),
             Rule::Plain(f) => {
                 // the forward's lane sums, in the same order
-                let s = axis.sums(&f.values(m), shape);
+                let s = f.lane_sums(axis, m, shape);
                 match f {
                     Elem::Affine(a, _) => {
                         let lane: Vec<(T, T)> =
