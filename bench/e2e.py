@@ -3,8 +3,9 @@
 GIF, plot, checkpoint, PNGs, npy, manifest), wall time per run on a shared, noisy machine.
 
 Each run starts only when the machine is idle and is tagged with the CPU other processes
-used meanwhile; runs where they used more than --max-foreign cores are left out of the
-median.  Several binaries are taken in turn in each round (an A/B in one run).
+(and the host, as steal time) used meanwhile; runs where they used more than --max-foreign
+cores are left out of the median.  Several binaries are taken in turn in each round (an A/B
+in one run).
 
 usage: python3 bench/e2e.py --image ../shared/images/mandrill.tiff [--rounds 7]
                             [--threads 2] [--bin target/release/imgx ...]
@@ -21,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
-from bench_quiet import cpu_busy_seconds, wait_idle  # noqa: E402
+from bench_quiet import cpu_busy_seconds, steal_seconds, wait_idle  # noqa: E402
 
 
 def main():
@@ -40,14 +41,14 @@ def main():
             out = tempfile.mkdtemp(prefix="imgx-e2e-")
             wait_idle()
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            b0, w0 = cpu_busy_seconds(), time.time()
+            b0, w0, s0 = cpu_busy_seconds(), time.time(), steal_seconds()
             subprocess.run([b, "run", a.script, "--set", f"image={image}", "--threads", str(a.threads),
                             "--quiet", "--out", out], check=True, capture_output=True)
-            b1, w1 = cpu_busy_seconds(), time.time()
+            b1, w1, s1 = cpu_busy_seconds(), time.time(), steal_seconds()
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             shutil.rmtree(out)
             own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-            foreign = max(0.0, (b1 - b0) - own) / (w1 - w0)
+            foreign = (max(0.0, (b1 - b0) - own) + (s1 - s0)) / (w1 - w0)
             clean = foreign < a.max_foreign
             if clean:
                 walls[b].append(w1 - w0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Time the peers (f32) on a shared, noisy machine: one run at a time, each started only
 when the machine is idle, and each run tagged with how much CPU other processes used
-while it ran (from /proc/stat minus the run's own rusage).  Runs where others used
+while it ran (from /proc/stat minus the run's own rusage, plus the steal time the host
+took from this VM).  Runs where others used
 more than --max-foreign (cores on average) are reported but left out of the medians.
 
 usage: python3 bench_quiet.py --image IMG [--rounds 5] [--steps 200] [--warmup 10]
@@ -25,6 +26,13 @@ def cpu_busy_seconds():
     hz = os.sysconf("SC_CLK_TCK")
     idle = v[3] + v[4]  # idle + iowait
     return (sum(v[:8]) - idle) / hz
+
+
+def steal_seconds():
+    """CPU time the hypervisor gave to other guests while this VM wanted it (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7] / os.sysconf("SC_CLK_TCK") if len(v) > 7 else 0.0
 
 
 def wait_idle(max_busy=0.1, window=1.0, timeout=300):
@@ -57,15 +65,16 @@ def main():
             for p in a.peers:
                 idle_before = wait_idle()
                 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                b0, w0 = cpu_busy_seconds(), time.time()
+                b0, w0, s0 = cpu_busy_seconds(), time.time(), steal_seconds()
                 res = subprocess.run([py, os.path.join(HERE, f"{p}_inverse.py"), "--image", a.image,
                                       "--steps", str(a.steps), "--threads", str(t), "--dtype", a.dtype,
                                       "--warmup", str(a.warmup)],
                                      capture_output=True, text=True, check=True)
-                b1, w1 = cpu_busy_seconds(), time.time()
+                b1, w1, s1 = cpu_busy_seconds(), time.time(), steal_seconds()
                 r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-                foreign = max(0.0, (b1 - b0) - own) / (w1 - w0)
+                # other processes in this VM, plus time the host took the VM's cores away
+                foreign = (max(0.0, (b1 - b0) - own) + (s1 - s0)) / (w1 - w0)
                 rec = json.loads(res.stdout.strip().splitlines()[-1])
                 rec.update(round=rnd, foreign_cores=round(foreign, 3), idle_before=round(idle_before, 3))
                 runs.append(rec)
