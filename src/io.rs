@@ -742,12 +742,11 @@ pub fn save_gif(
         f.make_lzw_pre_encoded();
         f
     };
-    let ids: Vec<usize> = (0..frames.len()).collect();
-    for batch in ids.chunks(threads.max(1)) {
+    let threads = threads.max(1);
+    for first in (0..frames.len()).step_by(threads) {
+        let batch = first..(first + threads).min(frames.len());
         let encoded: Vec<gif::Frame> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (batch.iter())
-                .map(|&i| scope.spawn(move || pending(i)))
-                .collect();
+            let workers: Vec<_> = batch.map(|i| scope.spawn(move || pending(i))).collect();
             (workers.into_iter())
                 .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()

@@ -23,7 +23,7 @@ use crate::ops::{Dispatch, Io};
 use crate::optim::Optimizer;
 use crate::plot::Chart;
 use crate::profile::{timed, Phase, Row};
-use crate::tensor::{Real, Value};
+use crate::tensor::{min_max, Real, Value};
 use ndarray::Array2;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -888,8 +888,16 @@ fn fit(
     signed: bool,
     what: &str,
 ) -> Result<(Array2<f64>, Clipped), String> {
-    let Range { lo, hi, finite } = Range::of(&m);
-    if !finite {
+    let all: Vec<f64>;
+    let values = match m.as_slice_memory_order() {
+        Some(v) => v,
+        None => {
+            all = m.iter().copied().collect();
+            &all
+        }
+    };
+    let range = min_max(values).filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
+    let Some((lo, hi)) = range else {
         let bad = m
             .iter()
             .find(|v| !v.is_finite())
@@ -898,7 +906,7 @@ fn fit(
         return Err(format!(
             "\"{what}\" has a non-finite value ({bad}); an image cannot hold it"
         ));
-    }
+    };
     let floor = if signed { -1.0 } else { 0.0 };
     let mut clipped = Clipped::default();
     match policy {
@@ -934,52 +942,6 @@ fn fit(
         }
     }
     Ok((m, clipped))
-}
-
-/// The smallest and largest value of a matrix, and whether all are finite.
-struct Range {
-    lo: f64,
-    hi: f64,
-    finite: bool,
-}
-
-impl Range {
-    /// One pass in independent lanes (vectorised; frames of a long recording are large).
-    fn of(m: &Array2<f64>) -> Range {
-        const LANES: usize = 8;
-        let all: Vec<f64>;
-        let values = match m.as_slice_memory_order() {
-            Some(v) => v,
-            None => {
-                all = m.iter().copied().collect();
-                &all
-            }
-        };
-        let (mut lo, mut hi, mut finite) = (
-            [f64::INFINITY; LANES],
-            [f64::NEG_INFINITY; LANES],
-            [true; LANES],
-        );
-        let chunks = values.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for k in 0..LANES {
-                let v = c[k];
-                lo[k] = if v < lo[k] { v } else { lo[k] };
-                hi[k] = if v > hi[k] { v } else { hi[k] };
-                finite[k] &= v.is_finite();
-            }
-        }
-        let mut r = Range {
-            lo: f64::INFINITY,
-            hi: f64::NEG_INFINITY,
-            finite: finite.iter().all(|&f| f),
-        };
-        r.lo = lo.iter().chain(tail).fold(r.lo, |a, &v| a.min(v));
-        r.hi = hi.iter().chain(tail).fold(r.hi, |a, &v| a.max(v));
-        r.finite &= tail.iter().all(|v| v.is_finite());
-        r
-    }
 }
 
 /// The colour of +1 in a signed false-colour image (purple); −1 is [`BELOW`] (green). The two

@@ -12,6 +12,16 @@ fn reference() -> serde_json::Value {
     serde_json::from_str(&text).expect("reference parses")
 }
 
+/// The reference loss after k = 0, 1, … Adam updates.
+fn reference_losses(r: &serde_json::Value) -> Vec<f64> {
+    r["losses_after_k_updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
 fn inverse_run(extra: &[&str], out: &std::path::Path) -> Vec<f64> {
     let mandrill = shared_image("mandrill.tiff");
     let mut args = vec![
@@ -38,12 +48,7 @@ fn worst_relative(ours: &[f64], reference: &[f64], upto: usize) -> (f64, usize) 
 #[test]
 fn inverse_problem_f64_matches_the_reference_trajectory() {
     let r = reference();
-    let want: Vec<f64> = r["losses_after_k_updates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let want = reference_losses(&r);
     let got = inverse_run(&["--f64"], &temp_dir("f64"));
     assert_eq!(got.len(), 201, "losses after 0..=200 updates");
     let (worst, k) = worst_relative(&got, &want, 200);
@@ -58,12 +63,7 @@ fn inverse_problem_f64_matches_the_reference_trajectory() {
 #[test]
 fn inverse_problem_f32_stays_within_float32_scatter() {
     let r = reference();
-    let want: Vec<f64> = r["losses_after_k_updates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let want = reference_losses(&r);
     let got = inverse_run(&[], &temp_dir("f32"));
     let (w100, k100) = worst_relative(&got, &want, 100);
     assert!(w100 <= 1e-3, "f32 after {k100} updates: relative {w100:e}");

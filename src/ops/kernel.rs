@@ -5,7 +5,7 @@
 //! Every function here gives the same bits on every run and thread count: the order of each
 //! addition is fixed by the data's shape alone.
 
-use crate::tensor::Real;
+use crate::tensor::{min_max, Real};
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 
 /// Independent running sums: enough to hide the latency of an addition and fill an AVX-512
@@ -50,40 +50,10 @@ pub struct Extremes<T> {
     pub at_hi: (usize, usize),
 }
 
-/// The minimum and maximum of a row-major slice starting with `first`, or `None` if it holds a
-/// NaN. A branch-free pass the compiler vectorises: 32 independent lanes, so no comparison
-/// waits for the previous one, and a NaN test alongside.
-fn range<T: Real>(all: &[T], first: T) -> Option<(T, T)> {
-    const LANES: usize = 32;
-    let (mut lo_l, mut hi_l) = ([first; LANES], [first; LANES]);
-    let mut nan = [false; LANES];
-    let chunks = all.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (((lo, hi), nan), &v) in lo_l
-            .iter_mut()
-            .zip(hi_l.iter_mut())
-            .zip(&mut nan)
-            .zip(chunk)
-        {
-            *lo = if v < *lo { v } else { *lo };
-            *hi = if v > *hi { v } else { *hi };
-            *nan |= v.is_nan();
-        }
-    }
-    if first.is_nan() || nan.iter().any(|&n| n) || tail.iter().any(|v| v.is_nan()) {
-        return None;
-    }
-    let lo = (lo_l.iter().chain(tail)).fold(first, |a, &v| if v < a { v } else { a });
-    let hi = (hi_l.iter().chain(tail)).fold(first, |a, &v| if v > a { v } else { a });
-    Some((lo, hi))
-}
-
 impl<T: Real> Extremes<T> {
     /// The minimum and maximum alone (NaN, NaN if there is a NaN): one pass.
     pub fn values(m: &Array2<T>) -> (T, T) {
-        let first = m[[0, 0]];
-        match m.as_slice().map(|all| range(all, first)) {
+        match m.as_slice().map(min_max) {
             Some(Some(r)) => r,
             Some(None) => (T::nan(), T::nan()),
             None => {
@@ -95,11 +65,10 @@ impl<T: Real> Extremes<T> {
 
     /// The minimum and maximum with their positions: two passes.
     pub fn of(m: &Array2<T>) -> Self {
-        let first = m[[0, 0]];
         let Some(all) = m.as_slice() else {
             return Self::exact(m);
         };
-        let Some((lo, hi)) = range(all, first) else {
+        let Some((lo, hi)) = min_max(all) else {
             return Self::exact(m);
         };
         // First occurrences in column-major order (smallest column, then smallest row): a

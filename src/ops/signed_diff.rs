@@ -1,6 +1,8 @@
 //! `signed_diff(a, b)`: (a − b) / max|a − b|, the signed difference scaled into [−1, 1].
 
-use super::{req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    kernel, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Type, Value};
 use ndarray::{Array2, Zip};
 
@@ -16,7 +18,8 @@ impl Meta for SignedDiff {
             details: "The largest difference maps to ±1 and equal entries to 0, so the sign and \
                       relative size of every difference show. Equal matrices give all zeros. Save it \
                       `with colormap = \"signed\"` for a false-colour picture: purple where a is \
-                      above b, green where below, brighter for larger differences.",
+                      above b, green where below, brighter for larger differences. A NaN anywhere makes \
+                      every entry NaN (as for normalize).",
             gradient: "With d = a − b, M = max|d| at its first entry k in column-major order and \
                        s = sign(d_k): dd = g/M − s·(Σ g⊙d)/M² at k; da = dd, db = −dd. Equal \
                        matrices have gradient zero.",
@@ -54,14 +57,8 @@ impl Meta for SignedDiff {
 /// d = a − b, and the largest |d| with its first position in column-major order.
 fn difference<T: Real>(x: &[&Value<T>]) -> (Array2<T>, T, (usize, usize)) {
     let d = x[0].matrix() - x[1].matrix();
-    let (mut top, mut at) = (T::zero(), (0, 0));
-    let earlier = |(i, j): (usize, usize), (bi, bj): (usize, usize)| (j, i) < (bj, bi);
-    for (ij, v) in d.indexed_iter() {
-        if v.abs() > top || (v.abs() == top && earlier(ij, at)) {
-            (top, at) = (v.abs(), ij);
-        }
-    }
-    (d, top, at)
+    let largest = kernel::Extremes::of(&d.mapv(T::abs));
+    (d, largest.hi, largest.at_hi)
 }
 
 impl<T: Real> Op<T> for SignedDiff {
@@ -120,6 +117,16 @@ mod tests {
             forward("signed_diff", &[a.clone(), a], &[]),
             Value::zeros(rows(2, 2, &[0.; 4]).ty())
         );
+    }
+
+    #[test]
+    fn a_nan_makes_every_entry_nan() {
+        let out = forward(
+            "signed_diff",
+            &[rows(1, 3, &[1., f64::NAN, -2.]), rows(1, 3, &[0.; 3])],
+            &[],
+        );
+        assert!(out.iter().all(|v| v.is_nan()));
     }
 
     #[test]
