@@ -21,6 +21,7 @@ pub mod lower;
 pub mod manifest;
 pub mod ops;
 pub mod optim;
+pub mod par;
 pub mod plot;
 pub mod profile;
 pub mod run;

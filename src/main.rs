@@ -93,7 +93,7 @@ struct RunArgs {
     /// Compute in f64 instead of f32.
     #[arg(long)]
     f64: bool,
-    /// Threads for matrix products (results are identical for any value).
+    /// Threads a step is shared by: matrix products and element-wise passes (default: one per core; results are identical for any value).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Write events as JSON Lines on stdout.
@@ -417,10 +417,9 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         eprintln!("error: --threads must be at least 1");
         return ExitCode::from(2);
     }
-    // matrixmultiply's own default, made explicit so the manifest can say it. It reads this
-    // once, at its first product: nothing has run yet.
+    // One thread per physical core unless told; nothing has run yet.
     let threads = args.threads.unwrap_or_else(num_cpus::get_physical);
-    std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
+    imgx::run::use_threads(threads);
     // The first Ctrl-C asks the run to stop at the end of the current step; a second one
     // (the flag already set) exits at once. Writes are atomic, so no output is half-written.
     let interrupt = Arc::new(AtomicBool::new(false));

@@ -2,8 +2,10 @@
 //! Knows nothing about the graph: it maps (values, gradients) to new values and keeps its state
 //! (moments and step count) in a form a checkpoint can hold.
 
+use crate::ops::kernel;
+use crate::par;
 use crate::tensor::{Real, Type, Value};
-use ndarray::Zip;
+use ndarray::{Axis, Zip};
 
 /// One setting of an optimiser.
 #[derive(Clone, Copy, Debug)]
@@ -176,11 +178,23 @@ impl Optimizer {
                             Value::Matrix(g),
                             Value::Matrix(m),
                             Value::Matrix(v),
-                        ) => Zip::from(x)
-                            .and(g)
-                            .and(m)
-                            .and(v)
-                            .for_each(|x, &g, m, v| rule(x, m, v, g)),
+                        ) => {
+                            // Row blocks on par's threads (entry by entry: the blocks cannot
+                            // change a result).
+                            let rows = kernel::block_rows(x.ncols());
+                            let blocks: Vec<_> = (x.axis_chunks_iter_mut(Axis(0), rows))
+                                .zip(g.axis_chunks_iter(Axis(0), rows))
+                                .zip(m.axis_chunks_iter_mut(Axis(0), rows))
+                                .zip(v.axis_chunks_iter_mut(Axis(0), rows))
+                                .collect();
+                            par::for_each(blocks, |(((x, g), m), v)| {
+                                Zip::from(x)
+                                    .and(g)
+                                    .and(m)
+                                    .and(v)
+                                    .for_each(|x, &g, m, v| rule(x, m, v, g))
+                            })
+                        }
                         _ => unreachable!("checked optimisation: state matches the learnables"),
                     }
                 }

@@ -240,6 +240,15 @@ pub fn execute<T: Dispatch>(
     }
 }
 
+/// Share the work of every step among `threads` threads (see `par`). imgx cuts matrix
+/// products into panels itself, so matrixmultiply runs each on one thread: it reads that once,
+/// at its first product, so call this at the start of `main` (the binary and the benchmarks
+/// do), before any product.
+pub fn use_threads(threads: usize) {
+    std::env::set_var("MATMUL_NUM_THREADS", "1");
+    crate::par::set_threads(threads);
+}
+
 /// An optimisation frees and allocates the same image-sized buffers every step. glibc returns
 /// such blocks to the kernel at once (they are above its mmap threshold), so every step paid
 /// page faults for fresh memory: 40% of a 512² step. Keeping freed memory in the process makes

@@ -6,7 +6,6 @@ use super::{
     Signature,
 };
 use crate::tensor::{Real, Type, Value};
-use ndarray::Zip;
 
 pub struct Loss;
 
@@ -93,20 +92,26 @@ fn checked(attrs: &Attrs) -> Measure {
     measure(attrs).unwrap_or_else(|| unreachable!("checked call: loss kind"))
 }
 
-/// Σ (a − b)²: each row's sum (in the lanes of [`kernel::sum2`]), then the sum of those (short
-/// partial sums keep f32 accurate).
+/// Σ (a − b)²: each row's sum (in the lanes of [`kernel::fold2`]), added up per row block of
+/// [`kernel::blocks`] on `par`'s threads, then the blocks' sums in order (short partial sums
+/// keep f32 accurate).
 fn squared_distance<T: Real>(x: &[&Value<T>]) -> T {
-    let cols = x[0].matrix().ncols().max(1);
     let (a, b) = (
         kernel::row_major(x[0].matrix().view()),
         kernel::row_major(x[1].matrix().view()),
     );
-    let rows = kernel::entries(&a)
-        .chunks_exact(cols)
-        .zip(kernel::entries(&b).chunks_exact(cols));
-    rows.fold(T::zero(), |total, (a, b)| {
-        total + kernel::sum2(a, b, |a, b| (a - b) * (a - b))
-    })
+    let (a, b, cols) = (kernel::entries(&a), kernel::entries(&b), a.ncols().max(1));
+    let d2 = |s: T, a: T, b: T| s + (a - b) * (a - b);
+    let parts = kernel::per_block((x[0].matrix().nrows(), cols), |rows| {
+        let span = rows.start * cols..rows.end * cols;
+        let rows = a[span.clone()]
+            .chunks_exact(cols)
+            .zip(b[span].chunks_exact(cols));
+        rows.fold(T::zero(), |total, (a, b)| {
+            total + kernel::fold2(a, b, T::zero(), d2, |s, l| s + l)
+        })
+    });
+    parts.into_iter().fold(T::zero(), |s, p| s + p)
 }
 
 impl<T: Real> Op<T> for Loss {
@@ -133,10 +138,8 @@ impl<T: Real> Op<T> for Loss {
             Measure::Frobenius => g.scalar() / out.scalar(),
             Measure::Mse => g.scalar() * T::lit(2.0) / T::lit(x[0].matrix().len() as f64),
         };
-        let da = Zip::from(x[0].matrix())
-            .and(x[1].matrix())
-            .map_collect(|&a, &b| factor * (a - b));
-        let db = needs[1].then(|| Value::Matrix(da.mapv(|v| -v)));
+        let da = kernel::map2(x[0].matrix(), x[1].matrix(), |a, b| factor * (a - b));
+        let db = needs[1].then(|| Value::Matrix(kernel::map(&da, |v| -v)));
         vec![needs[0].then_some(Value::Matrix(da)), db]
     }
 }

@@ -1,6 +1,8 @@
 //! `matmul(a, b)`, also written `a * b`: the matrix product.
 
-use super::{req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    kernel, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Shape, Type, Value};
 
 pub struct Matmul;
@@ -53,7 +55,10 @@ impl Meta for Matmul {
 
 impl<T: Real> Op<T> for Matmul {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
-        Ok(Value::Matrix(x[0].matrix().dot(x[1].matrix())))
+        Ok(Value::Matrix(kernel::product(
+            x[0].matrix().view(),
+            x[1].matrix().view(),
+        )))
     }
 
     /// da = g·bᵀ, db = aᵀ·g
@@ -67,8 +72,8 @@ impl<T: Real> Op<T> for Matmul {
     ) -> Vec<Option<Value<T>>> {
         let (a, b, g) = (x[0].matrix(), x[1].matrix(), g.matrix());
         vec![
-            needs[0].then(|| Value::Matrix(g.dot(&b.t()))),
-            needs[1].then(|| Value::Matrix(a.t().dot(g))),
+            needs[0].then(|| Value::Matrix(kernel::product(g.view(), b.t()))),
+            needs[1].then(|| Value::Matrix(kernel::product(a.t(), g.view()))),
         ]
     }
 }

@@ -27,7 +27,7 @@ mod clamp;
 mod concat;
 mod fill;
 mod gram;
-mod kernel;
+pub(crate) mod kernel;
 mod load;
 mod loss;
 mod matmul;

@@ -88,7 +88,7 @@ impl<T: Real> Op<T> for Normalize {
         Ok(Value::Matrix(if r == T::zero() {
             Array2::zeros(m.dim())
         } else {
-            m.mapv(|v| c * ((v - lo) / r) + d)
+            kernel::map(m, |v| c * ((v - lo) / r) + d)
         }))
     }
 
@@ -117,7 +117,7 @@ impl<T: Real> Op<T> for Normalize {
         let cr = scale::<T>(attrs).0 / r;
         let (sum_g, sum_gv) = sums(g, m, lo);
         let sum_gz = sum_gv / r;
-        let mut dm = g.mapv(|g| g * cr);
+        let mut dm = kernel::map(g, |g| g * cr);
         dm[at_lo] += cr * (sum_gz - sum_g);
         dm[at_hi] -= cr * sum_gz;
         vec![Some(Value::Matrix(dm))]

@@ -23,29 +23,44 @@ pub enum Axis {
 impl Axis {
     /// For each lane, `op` folded over the pairs (a_k, b_k) of two r × c row-major matrices, in
     /// an order fixed by the shape: a row in the lanes of [`kernel::fold2`]; columns row by row
-    /// into running column accumulators (which vectorises).
+    /// into running column accumulators (which vectorises) within each of [`kernel::blocks`],
+    /// then the blocks' accumulators joined in block order. Blocks run on `par`'s threads.
     fn fold<T: Real>(
         self,
         (a, b): (&[T], &[T]),
         (r, c): (usize, usize),
         init: T,
-        op: impl Fn(T, T, T) -> T + Copy,
-        join: impl Fn(T, T) -> T + Copy,
+        op: impl Fn(T, T, T) -> T + Copy + Sync,
+        join: impl Fn(T, T) -> T + Copy + Sync,
     ) -> Vec<T> {
         if c == 0 {
             return vec![init; if self == Axis::Rows { r } else { 0 }];
         }
-        let rows = a.chunks_exact(c).zip(b.chunks_exact(c));
+        let parts = kernel::per_block((r, c), |rows| {
+            let span = rows.start * c..rows.end * c;
+            let rows = a[span.clone()].chunks_exact(c).zip(b[span].chunks_exact(c));
+            match self {
+                Axis::Rows => rows
+                    .map(|(x, y)| kernel::fold2(x, y, init, op, join))
+                    .collect(),
+                Axis::Cols => rows.fold(vec![init; c], |mut acc, (x, y)| {
+                    for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+                        *s = op(*s, x, y);
+                    }
+                    acc
+                }),
+            }
+        });
         match self {
-            Axis::Rows => rows
-                .map(|(x, y)| kernel::fold2(x, y, init, op, join))
-                .collect(),
-            Axis::Cols => rows.fold(vec![init; c], |mut acc, (x, y)| {
-                for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
-                    *s = op(*s, x, y);
-                }
-                acc
-            }),
+            Axis::Rows => parts.concat(),
+            Axis::Cols => {
+                let mut parts = parts.into_iter();
+                let first = parts.next().unwrap_or_else(|| vec![init; c]);
+                parts.fold(first, |mut acc, p| {
+                    acc.iter_mut().zip(p).for_each(|(s, p)| *s = join(*s, p));
+                    acc
+                })
+            }
         }
     }
 
@@ -56,37 +71,40 @@ impl Axis {
 
     /// u with each entry divided by its lane's value in s.
     fn divide<T: Real>(self, mut u: Vec<T>, (r, c): (usize, usize), s: &[T]) -> Array2<T> {
-        for (i, row) in u.chunks_exact_mut(c.max(1)).enumerate() {
-            match self {
-                Axis::Rows => row.iter_mut().for_each(|u| *u /= s[i]),
-                Axis::Cols => row.iter_mut().zip(s).for_each(|(u, &s)| *u /= s),
+        kernel::each_block(&mut u, (r, c), |rows, block| {
+            for (i, row) in rows.zip(block.chunks_exact_mut(c.max(1))) {
+                match self {
+                    Axis::Rows => row.iter_mut().for_each(|u| *u /= s[i]),
+                    Axis::Cols => row.iter_mut().zip(s).for_each(|(u, &s)| *u /= s),
+                }
             }
-        }
+        });
         Array2::from_shape_vec((r, c), u).unwrap_or_else(|_| unreachable!("r·c entries"))
     }
 
     /// The matrix h(a_k, b_k, lane_k), lane_k the value given for the lane of entry k.
-    fn map<T: Real, L: Copy>(
+    fn map<T: Real, L: Copy + Sync>(
         self,
         (a, b): (&[T], &[T]),
         (r, c): (usize, usize),
         lane: &[L],
-        h: impl Fn(T, T, L) -> T,
+        h: impl Fn(T, T, L) -> T + Sync,
     ) -> Array2<T> {
-        let mut out = vec![T::zero(); a.len()];
-        if c > 0 {
-            let rows = out
-                .chunks_exact_mut(c)
-                .zip(a.chunks_exact(c).zip(b.chunks_exact(c)));
-            for (i, (o, (x, y))) in rows.enumerate() {
+        kernel::build((r, c), |rows, out| {
+            let span = rows.start * c..rows.end * c;
+            let cells = out.chunks_exact_mut(c.max(1)).zip(
+                a[span.clone()]
+                    .chunks_exact(c.max(1))
+                    .zip(b[span].chunks_exact(c.max(1))),
+            );
+            for (i, (o, (x, y))) in rows.zip(cells) {
                 let cells = o.iter_mut().zip(x.iter().zip(y));
                 match self {
                     Axis::Rows => cells.for_each(|(o, (&x, &y))| *o = h(x, y, lane[i])),
                     Axis::Cols => (cells.zip(lane)).for_each(|((o, (&x, &y)), &l)| *o = h(x, y, l)),
                 }
             }
-        }
-        Array2::from_shape_vec((r, c), out).unwrap_or_else(|_| unreachable!("r·c entries"))
+        })
     }
 }
 
@@ -173,13 +191,6 @@ impl<'a, T: Real + Dispatch> Rule<'a, T> {
 }
 
 impl<T: Real + Dispatch> Elem<'_, T> {
-    /// f at every entry.
-    fn values(&self, m: &[T]) -> Vec<T> {
-        match *self {
-            Elem::Affine(a, b) => m.iter().map(|&x| a * x + b).collect(),
-            Elem::Tree(f) => m.iter().map(|&x| f.eval(x)).collect(),
-        }
-    }
     /// The lane sums of f(m), added in the order [`Axis::sums`] adds f's values in the
     /// forward (so the same bits), without storing them.
     fn lane_sums(&self, axis: Axis, m: &[T], shape: (usize, usize)) -> Vec<T> {
@@ -205,16 +216,24 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         let shape = m.dim();
         let m = kernel::row_major(m.view());
         let m = kernel::entries(&m);
-        let u: Vec<T> = match Rule::of(attrs.func("f")) {
+        Ok(Value::Matrix(match Rule::of(attrs.func("f")) {
             Rule::Exp => {
                 let max = axis.fold((m, m), shape, T::neg_infinity(), |a, x, _| a.max(x), T::max);
                 let u = axis.map((m, m), shape, &max, |x, _, max| (x - max).exp());
-                u.into_raw_vec_and_offset().0
+                let u = u.into_raw_vec_and_offset().0;
+                let s = axis.sums(&u, shape);
+                axis.divide(u, shape, &s)
             }
-            Rule::Plain(f) => f.values(m),
-        };
-        let s = axis.sums(&u, shape);
-        Ok(Value::Matrix(axis.divide(u, shape, &s)))
+            // Two passes over m and none over a temporary: the lane sums of f(m), then f(m)/s
+            // (f is cheap to evaluate twice; the same bits as dividing stored values).
+            Rule::Plain(f) => {
+                let s = f.lane_sums(axis, m, shape);
+                match f {
+                    Elem::Affine(a, b) => axis.map((m, m), shape, &s, |x, _, s| (a * x + b) / s),
+                    Elem::Tree(f) => axis.map((m, m), shape, &s, |x, _, s| f.eval(x) / s),
+                }
+            }
+        }))
     }
 
     /// y = u / s per lane with u = f(m): ∂y_k/∂u_l = (δ_kl − y_k) / s within a lane, so

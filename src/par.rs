@@ -1,0 +1,254 @@
+//! The threads a step's work is shared by: the calling thread and `threads() − 1` helpers.
+//!
+//! Work is cut into tasks by the data's shape alone, never by the number of threads, and a
+//! thread takes the next task when it comes free. So neither which thread runs a task nor how
+//! many threads there are can change a result: a reduction combines its per-task results in
+//! task order ([`map`]).
+//!
+//! Helpers spin between tasks, as OpenMP runtimes and BLAS libraries do, and park after
+//! [`SPIN`] without work. A 512² Adam step posts a task every few tens of microseconds, and
+//! waking a parked thread on a virtual machine costs about as much as the task: that is why a
+//! general pool (rayon) gained nothing here, and why matrixmultiply's own threads (parked
+//! between products, with the packing of one operand done by one thread) left a third of the
+//! second core unused at 512².
+//!
+//! This module knows nothing of matrices; `ops::kernel` cuts its loops into tasks.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// How long a helper spins for the next task before it parks.
+const SPIN: Duration = Duration::from_millis(2);
+
+/// Threads the work is shared by, including the caller. Set once at startup (`--threads`).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Share work among `n` threads (at least one) from now on. The helpers start at the first
+/// parallel call, so call this first thing; later calls cannot add helpers.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), SeqCst);
+}
+
+/// The number of threads work is shared by.
+pub fn threads() -> usize {
+    THREADS.load(SeqCst)
+}
+
+/// Runs `f` on every item, each once, on the pool's threads; returns when all are done.
+pub fn for_each<I: Send>(items: Vec<I>, f: impl Fn(I) + Sync) {
+    let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    run(slots.len(), &|k| {
+        if let Some(item) = take(&slots[k]) {
+            f(item);
+        }
+    });
+}
+
+/// `f` of every item, in item order, computed on the pool's threads.
+pub fn map<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
+    let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let results: Vec<Mutex<Option<R>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    run(slots.len(), &|k| {
+        if let Some(item) = take(&slots[k]) {
+            *lock(&results[k]) = Some(f(item));
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unwrap_or_else(|| unreachable!("run returns after every task ran"))
+        })
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    lock(slot).take()
+}
+
+/// Set in [`Pool::state`] once the caller has finished its share: helpers that arrive later
+/// leave the job alone.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// A job's work with its lifetime erased; valid while the job is open or a helper is in it.
+#[derive(Clone, Copy)]
+struct Work(*const (dyn Fn() + Sync));
+
+// SAFETY: the pointee is `Sync`, and `run` keeps it alive until no helper can use it.
+unsafe impl Send for Work {}
+
+struct Pool {
+    /// Bumped for every job posted.
+    posted: AtomicUsize,
+    /// [`CLOSED`], plus the number of helpers inside the current job.
+    state: AtomicUsize,
+    work: Mutex<Option<Work>>,
+    /// Helpers parked, to be woken by the next job.
+    sleepers: AtomicUsize,
+    /// A job is running: a task that asks for parallel work, or a second caller, runs it alone.
+    busy: AtomicBool,
+    /// A task panicked on a helper.
+    panicked: AtomicBool,
+    helpers: Mutex<Vec<Thread>>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let pool = POOL.get_or_init(|| Pool {
+        posted: AtomicUsize::new(0),
+        state: AtomicUsize::new(CLOSED),
+        work: Mutex::new(None),
+        sleepers: AtomicUsize::new(0),
+        busy: AtomicBool::new(false),
+        panicked: AtomicBool::new(false),
+        helpers: Mutex::new(Vec::new()),
+    });
+    STARTED.call_once(|| {
+        let started = (1..threads()).map_while(|k| {
+            thread::Builder::new()
+                .name(format!("imgx-{k}"))
+                .spawn(move || helper(pool))
+                .ok()
+        });
+        *lock(&pool.helpers) = started.map(|h| h.thread().clone()).collect();
+    });
+    pool
+}
+
+fn helper(pool: &'static Pool) {
+    let mut seen = 0;
+    loop {
+        let idle = Instant::now();
+        let mut spins = 0u32;
+        while pool.posted.load(SeqCst) == seen {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(1024) {
+                continue;
+            }
+            // Let a thread that waits for this core run (more threads than cores), then
+            // park once idle for long.
+            thread::yield_now();
+            if idle.elapsed() > SPIN {
+                pool.sleepers.fetch_add(1, SeqCst);
+                while pool.posted.load(SeqCst) == seen {
+                    thread::park();
+                }
+                pool.sleepers.fetch_sub(1, SeqCst);
+            }
+        }
+        seen = pool.posted.load(SeqCst);
+        // Enter the job unless the caller has closed it. A helper that was slow to see a job
+        // may enter the next one: that is harmless, the work only takes tasks that are left.
+        if pool.state.fetch_add(1, SeqCst) & CLOSED == 0 {
+            if let Some(work) = *lock(&pool.work) {
+                // SAFETY: the job is open and counts this helper, so `run` has not returned.
+                let ran = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*work.0)() }));
+                if ran.is_err() {
+                    pool.panicked.store(true, SeqCst);
+                }
+            }
+        }
+        pool.state.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Runs f(0), …, f(count − 1), each once: on this thread alone when there is one task, one
+/// thread, or a job running already; otherwise shared with the helpers.
+fn run(count: usize, f: &(dyn Fn(usize) + Sync)) {
+    if count == 0 {
+        return;
+    }
+    let pool = (count > 1 && threads() > 1).then(pool);
+    let Some(pool) = pool.filter(|p| {
+        !lock(&p.helpers).is_empty() && p.busy.compare_exchange(false, true, SeqCst, SeqCst).is_ok()
+    }) else {
+        (0..count).for_each(f);
+        return;
+    };
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let k = next.fetch_add(1, SeqCst);
+        if k >= count {
+            break;
+        }
+        f(k);
+    };
+    let erased: &(dyn Fn() + Sync) = &work;
+    // SAFETY: only the lifetime is erased; the job is closed and every helper has left it
+    // before this function returns or unwinds.
+    let erased: *const (dyn Fn() + Sync + 'static) = unsafe { std::mem::transmute(erased) };
+    *lock(&pool.work) = Some(Work(erased));
+    // Open the job. (Keep the count: a helper late for the last job may be passing through.)
+    pool.state.fetch_and(!CLOSED, SeqCst);
+    pool.posted.fetch_add(1, SeqCst);
+    if pool.sleepers.load(SeqCst) > 0 {
+        lock(&pool.helpers).iter().for_each(Thread::unpark);
+    }
+    let mine = panic::catch_unwind(AssertUnwindSafe(work));
+    pool.state.fetch_or(CLOSED, SeqCst);
+    // A helper inside the job may have lost its core (more threads than cores): after a
+    // while, give the core away instead of spinning against it.
+    let mut spins = 0u32;
+    while pool.state.load(SeqCst) != CLOSED {
+        spins = spins.saturating_add(1);
+        if spins < 1 << 12 {
+            std::hint::spin_loop();
+        } else {
+            thread::yield_now();
+        }
+    }
+    *lock(&pool.work) = None;
+    let theirs = pool.panicked.swap(false, SeqCst);
+    pool.busy.store(false, SeqCst);
+    if let Err(payload) = mine {
+        panic::resume_unwind(payload);
+    }
+    assert!(!theirs, "a parallel task panicked");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_once_and_results_in_order() {
+        set_threads(2);
+        let squares = map((0..1000u64).collect(), |k| k * k);
+        assert_eq!(squares, (0..1000u64).map(|k| k * k).collect::<Vec<_>>());
+        let hits: Vec<AtomicUsize> = (0..257).map(|_| AtomicUsize::new(0)).collect();
+        for_each((0..257).collect(), |k: usize| {
+            hits[k].fetch_add(1, SeqCst);
+        });
+        assert!(hits.iter().all(|h| h.load(SeqCst) == 1));
+    }
+
+    #[test]
+    fn nested_calls_run_inline() {
+        set_threads(2);
+        let sums = map((0..8u64).collect(), |k| {
+            map((0..100u64).collect(), |j| j * k).iter().sum::<u64>()
+        });
+        assert_eq!(sums, (0..8u64).map(|k| 4950 * k).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_panicking_task_panics_the_caller() {
+        set_threads(2);
+        let r = panic::catch_unwind(|| {
+            for_each((0..64).collect(), |k: usize| assert!(k != 40, "task 40"));
+        });
+        assert!(r.is_err());
+        // The pool still works afterwards.
+        assert_eq!(map(vec![1, 2, 3], |k| k + 1), vec![2, 3, 4]);
+    }
+}
