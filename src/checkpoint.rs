@@ -10,13 +10,15 @@
 //! `learnable.NAME`, `first_moment.NAME`, `second_moment.NAME` (absent for SGD), `losses` (f64,
 //! the loss before each update done), `recordN.frames` (u8, frames × rows × cols) and
 //! `recordN.steps` (i64, the step of each frame). Bytes depend on the contents alone.
-//! Pure encoding: `run` reads and writes the bytes through `io`.
+//! Pure encoding: `run` reads and writes the bytes through `io` (the bytes are made into any
+//! writer `io` hands over, as they are written).
 
 use crate::optim::State;
 use crate::tensor::{Real, Value};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 /// What identifies the optimisation a checkpoint belongs to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,32 +87,90 @@ impl Dtype {
     }
 }
 
-struct Tensor {
+/// A tensor to write: its header entry and where its bytes come from (nothing is copied
+/// before it is written).
+struct Tensor<'a, T> {
     dtype: Dtype,
     shape: Vec<usize>,
-    data: Vec<u8>,
+    data: Data<'a, T>,
 }
 
-fn floats<T: Real>(v: &Value<T>) -> Tensor {
-    let (shape, values): (Vec<usize>, Vec<T>) = match v {
-        Value::Scalar(s) => (vec![], vec![*s]),
-        Value::Matrix(m) => (vec![m.nrows(), m.ncols()], m.iter().copied().collect()),
+enum Data<'a, T> {
+    Floats(&'a Value<T>),
+    Losses(&'a [f64]),
+    Frames(&'a Frames),
+    Steps(&'a Frames),
+}
+
+fn floats<T: Real>(v: &Value<T>) -> Tensor<'_, T> {
+    let shape = match v {
+        Value::Scalar(_) => vec![],
+        Value::Matrix(m) => vec![m.nrows(), m.ncols()],
     };
-    let dtype = Dtype::of::<T>();
-    let data = values
-        .iter()
-        .flat_map(|v| match dtype {
-            // Exact: the value is an f32 widened to f64.
-            Dtype::F32 => (v.as_f64() as f32).to_le_bytes().to_vec(),
-            _ => v.as_f64().to_le_bytes().to_vec(),
-        })
-        .collect();
-    Tensor { dtype, shape, data }
+    Tensor {
+        dtype: Dtype::of::<T>(),
+        shape,
+        data: Data::Floats(v),
+    }
+}
+
+impl<T: Real> Tensor<'_, T> {
+    /// Bytes of data.
+    fn len(&self) -> usize {
+        let size = match self.dtype {
+            Dtype::F32 => 4,
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::U8 => 1,
+        };
+        self.shape.iter().product::<usize>() * size
+    }
+
+    /// The data, little-endian, in row-major order.
+    fn write(&self, w: &mut dyn Write) -> io::Result<()> {
+        match self.data {
+            Data::Floats(v) => {
+                let values: Box<dyn Iterator<Item = &T>> = match v {
+                    Value::Scalar(s) => Box::new(std::iter::once(s)),
+                    Value::Matrix(m) => Box::new(m.iter()),
+                };
+                // In pieces: one write per entry would cost more than the conversion.
+                let mut piece = Vec::with_capacity(1 << 16);
+                for v in values {
+                    match self.dtype {
+                        // Exact: the value is an f32 widened to f64.
+                        Dtype::F32 => piece.extend((v.as_f64() as f32).to_le_bytes()),
+                        _ => piece.extend(v.as_f64().to_le_bytes()),
+                    }
+                    if piece.len() >= 1 << 16 {
+                        w.write_all(&piece)?;
+                        piece.clear();
+                    }
+                }
+                w.write_all(&piece)
+            }
+            Data::Losses(l) => l.iter().try_for_each(|v| w.write_all(&v.to_le_bytes())),
+            Data::Frames(frames) => frames.iter().try_for_each(|(_, f)| match f.as_slice() {
+                Some(levels) => w.write_all(levels),
+                None => w.write_all(&f.iter().copied().collect::<Vec<u8>>()),
+            }),
+            Data::Steps(frames) => {
+                (frames.iter()).try_for_each(|(s, _)| w.write_all(&(*s as i64).to_le_bytes()))
+            }
+        }
+    }
 }
 
 /// The checkpoint as bytes.
 pub fn encode<T: Real>(c: &Checkpoint<T>) -> Vec<u8> {
-    let mut tensors: BTreeMap<String, Tensor> = BTreeMap::new();
+    let mut bytes = Vec::new();
+    encode_to(c, &mut bytes).unwrap_or_else(|_| unreachable!("writing to a Vec cannot fail"));
+    bytes
+}
+
+/// Writes the checkpoint's bytes to `w` as they are made: the run's frames and state are not
+/// copied first (at 512² with 39 frames, that halved the memory a run peaks at).
+pub fn encode_to<T: Real>(c: &Checkpoint<T>, w: &mut dyn Write) -> io::Result<()> {
+    let mut tensors: BTreeMap<String, Tensor<'_, T>> = BTreeMap::new();
     for (i, name) in c.meta.learnables.iter().enumerate() {
         tensors.insert(format!("learnable.{name}"), floats(&c.values[i]));
         tensors.insert(format!("first_moment.{name}"), floats(&c.state.first[i]));
@@ -123,7 +183,7 @@ pub fn encode<T: Real>(c: &Checkpoint<T>) -> Vec<u8> {
         Tensor {
             dtype: Dtype::F64,
             shape: vec![c.losses.len()],
-            data: c.losses.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            data: Data::Losses(&c.losses),
         },
     );
     for (i, frames) in c.recordings.iter().enumerate() {
@@ -133,7 +193,7 @@ pub fn encode<T: Real>(c: &Checkpoint<T>) -> Vec<u8> {
             Tensor {
                 dtype: Dtype::U8,
                 shape: vec![frames.len(), rows, cols],
-                data: frames.iter().flat_map(|(_, f)| f.iter().copied()).collect(),
+                data: Data::Frames(frames),
             },
         );
         tensors.insert(
@@ -141,10 +201,7 @@ pub fn encode<T: Real>(c: &Checkpoint<T>) -> Vec<u8> {
             Tensor {
                 dtype: Dtype::I64,
                 shape: vec![frames.len()],
-                data: frames
-                    .iter()
-                    .flat_map(|(s, _)| (*s as i64).to_le_bytes())
-                    .collect(),
+                data: Data::Steps(frames),
             },
         );
     }
@@ -158,22 +215,19 @@ pub fn encode<T: Real>(c: &Checkpoint<T>) -> Vec<u8> {
             serde_json::json!({
                 "dtype": t.dtype.name(),
                 "shape": t.shape,
-                "data_offsets": [offset, offset + t.data.len()],
+                "data_offsets": [offset, offset + t.len()],
             }),
         );
-        offset += t.data.len();
+        offset += t.len();
     }
     let mut json = serde_json::Value::Object(header).to_string();
     // Pad with spaces so that the data starts 8-byte aligned, as safetensors does.
     while !json.len().is_multiple_of(8) {
         json.push(' ');
     }
-    let mut out = (json.len() as u64).to_le_bytes().to_vec();
-    out.extend(json.as_bytes());
-    for t in tensors.values() {
-        out.extend(&t.data);
-    }
-    out
+    w.write_all(&(json.len() as u64).to_le_bytes())?;
+    w.write_all(json.as_bytes())?;
+    tensors.values().try_for_each(|t| t.write(w))
 }
 
 /// Reads a checkpoint made by a run in float type `T`.

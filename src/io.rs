@@ -693,7 +693,6 @@ pub fn save_gif(
     fps: f64,
     threads: usize,
 ) -> Result<(), String> {
-    let fail = |e: gif::EncodingError| format!("cannot encode `{}`: {e}", path.display());
     let (rows, cols) = frames.first().map_or((0, 0), |f| f.dim());
     let (Ok(width), Ok(height)) = (u16::try_from(cols), u16::try_from(rows)) else {
         return Err(format!(
@@ -712,8 +711,6 @@ pub fn save_gif(
         "GIF frames of different shapes"
     );
     let palette: Vec<u8> = (0..=255u8).flat_map(|k| [k, k, k]).collect();
-    let mut encoder = gif::Encoder::new(Vec::new(), width, height, &palette).map_err(fail)?;
-    encoder.set_repeat(gif::Repeat::Infinite).map_err(fail)?;
     let at = |i: usize| (100.0 * i as f64 / fps).round();
     // Each frame holds only the box that changed since the one before, compressed on its own,
     // so `threads` frames at a time are compressed on as many threads and then written in
@@ -743,19 +740,32 @@ pub fn save_gif(
         f
     };
     let threads = threads.max(1);
-    for first in (0..frames.len()).step_by(threads) {
-        let batch = first..(first + threads).min(frames.len());
-        let encoded: Vec<gif::Frame> = std::thread::scope(|scope| {
-            let workers: Vec<_> = batch.map(|i| scope.spawn(move || pending(i))).collect();
-            (workers.into_iter())
-                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        for frame in &encoded {
-            encoder.write_lzw_pre_encoded_frame(frame).map_err(fail)?;
+    // Straight into the file, as the frames are compressed: the GIF is never in memory whole.
+    let gif_error = |e: gif::EncodingError| match e {
+        gif::EncodingError::Io(e) => e,
+        e => io::Error::other(e),
+    };
+    write_atomic_with(path, |w| {
+        let mut encoder = gif::Encoder::new(w, width, height, &palette).map_err(gif_error)?;
+        encoder
+            .set_repeat(gif::Repeat::Infinite)
+            .map_err(gif_error)?;
+        for first in (0..frames.len()).step_by(threads) {
+            let batch = first..(first + threads).min(frames.len());
+            let encoded: Vec<gif::Frame> = std::thread::scope(|scope| {
+                let workers: Vec<_> = batch.map(|i| scope.spawn(move || pending(i))).collect();
+                (workers.into_iter())
+                    .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            });
+            for frame in &encoded {
+                encoder
+                    .write_lzw_pre_encoded_frame(frame)
+                    .map_err(gif_error)?;
+            }
         }
-    }
-    write_atomic(path, &encoder.into_inner().map_err(fail)?)
+        encoder.into_inner().map(|_| ()).map_err(gif_error)
+    })
 }
 
 /// The bounding box (top, bottom, left, right; ends exclusive) of the pixels where `b` differs
@@ -795,6 +805,15 @@ fn save_image(path: &Path, image: &DynamicImage, format: ImageFormat) -> Result<
 /// over `path`, so readers see the old file or the new one, never a partial one. Creates the
 /// parent folders as needed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// As [`write_atomic`], with the bytes made by `write` as they are written (through a buffer),
+/// so that a large file is never held in memory whole. If `write` fails, nothing is left.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let fail = |e: io::Error| format!("cannot write `{}`: {e}", path.display());
     let name = path
@@ -812,12 +831,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     );
     let temp = dir.join(format!(".{}.{unique}.tmp", name.to_string_lossy()));
     let written = (|| {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        let mut buffered = io::BufWriter::with_capacity(1 << 20, file);
+        write(&mut buffered)?;
+        buffered
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
         fs::rename(&temp, path)
     })();
     if written.is_err() {
@@ -1426,6 +1449,14 @@ mod tests {
                 .map(|e| e.unwrap().file_name())
                 .collect::<Vec<_>>()
         };
+        assert_eq!(names(&dir.join("new/nested")), ["out.csv"]);
+        // A writer that fails halfway, after more than its buffer: the old file stays whole.
+        let half = write_atomic_with(&path, |w| {
+            w.write_all(&vec![7u8; 3 << 20])?;
+            Err(io::Error::other("the encoder gave up"))
+        });
+        assert!(half.unwrap_err().contains("the encoder gave up"));
+        assert_eq!(fs::read(&path).unwrap(), b"replaced\n");
         assert_eq!(names(&dir.join("new/nested")), ["out.csv"]);
         // A failed write (the target is a folder) leaves nothing behind either.
         fs::create_dir(dir.join("folder.png")).unwrap();

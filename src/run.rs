@@ -721,6 +721,11 @@ impl<T: Dispatch> Runner<'_, T> {
         self.stopped = failure;
         if let Some(written) = checkpoint_path {
             let path = self.output(&written, o.span)?;
+            // The frames taken before step `done` (they come in step order) are lent to the
+            // checkpoint rather than copied, and taken back for the recordings below.
+            let later: Vec<Frames> = (recordings.iter_mut())
+                .map(|f| f.split_off(f.partition_point(|(s, _)| *s < done)))
+                .collect();
             let c = Checkpoint {
                 meta: checkpoint::Meta {
                     format: checkpoint::FORMAT.into(),
@@ -738,11 +743,15 @@ impl<T: Dispatch> Runner<'_, T> {
                     .collect(),
                 state,
                 losses: losses[..done].to_vec(),
-                recordings: (recordings.iter())
-                    .map(|f| f.iter().filter(|(s, _)| *s < done).cloned().collect())
-                    .collect(),
+                recordings: std::mem::take(&mut recordings),
             };
-            io::write_atomic(&path, &checkpoint::encode(&c)).map_err(|e| {
+            let written = io::write_atomic_with(&path, |w| checkpoint::encode_to(&c, w));
+            recordings = c.recordings;
+            recordings
+                .iter_mut()
+                .zip(later)
+                .for_each(|(f, l)| f.extend(l));
+            written.map_err(|e| {
                 Failure::new(Some(o.span), e, "check that the output folder is writable")
             })?;
             self.wrote(path.clone(), Saved::File);
