@@ -204,6 +204,10 @@ struct Lowerer<'a> {
     /// Calls being inlined: (function name, call span), for recursion and "called here" labels.
     calls: Vec<(String, Span)>,
     consts: HashMap<u64, NodeId>,
+    /// Applications made so far, by primitive, inputs and attributes: the same computation
+    /// written twice (`value(x)` in the loss and in a `record`) is one node, computed once.
+    /// Every primitive is a pure function of its inputs and attributes.
+    applied: HashMap<(&'static str, Vec<NodeId>, String), NodeId>,
     steps: Vec<Step>,
     params: Vec<(String, Static)>,
     /// Expressions being checked, one inside the other.
@@ -234,6 +238,7 @@ pub fn lower(
         fns: HashMap::new(),
         calls: Vec::new(),
         consts: HashMap::new(),
+        applied: HashMap::new(),
         steps: Vec::new(),
         params: Vec::new(),
         nesting: 0,
@@ -1026,14 +1031,24 @@ impl Lowerer<'_> {
                 );
                 Val::Poison
             }
-            Ok(ty) => Val::Node(self.graph.add(
-                Node {
-                    kind: NodeKind::Apply { prim, attrs },
-                    ty,
-                    span,
-                },
-                &inputs,
-            )),
+            Ok(ty) => {
+                // Attributes compare by their full debug form (numbers to the last digit,
+                // functions by their tree, strings with their origin).
+                let key = (prim.name(), inputs.clone(), format!("{attrs:?}"));
+                if let Some(&id) = self.applied.get(&key) {
+                    return Val::Node(id);
+                }
+                let id = self.graph.add(
+                    Node {
+                        kind: NodeKind::Apply { prim, attrs },
+                        ty,
+                        span,
+                    },
+                    &inputs,
+                );
+                self.applied.insert(key, id);
+                Val::Node(id)
+            }
             Err(e) => {
                 let mut p = Problem::new(e.code, e.message).help(e.help);
                 if e.labels.is_empty() {
@@ -2162,6 +2177,25 @@ mod tests {
             e.message
         );
         assert!(e.help.unwrap().contains("--f64"));
+    }
+
+    #[test]
+    fn the_same_computation_written_twice_is_one_node() {
+        let p = program(
+            "m = zeros(4, 4)\nfn v(a) { normalize(a' * a) }\nb = v(m)\nc = v(m)\n\
+             d = normalize(m' * m, signed = true)\ne = softmax_cols(m, f = x -> x + 1)\n\
+             f = softmax_cols(m, f = x -> x + 2)\ng = softmax_cols(m, f = x -> x + 1)\n\
+             print b\nprint c\nprint d\nprint e\nprint f\nprint g\n",
+        );
+        let titles: Vec<String> = p.graph.ids().map(|id| p.graph.node(id).title()).collect();
+        // zeros (with its two size constants), one gram, normalize twice (unsigned and signed),
+        // two softmax_cols (x + 1 once, x + 2)
+        let count = |t: &str| titles.iter().filter(|n| *n == t).count();
+        assert_eq!(
+            (count("gram"), count("normalize"), count("softmax_cols")),
+            (1, 2, 2),
+            "{titles:?}"
+        );
     }
 
     #[test]
