@@ -114,7 +114,7 @@ fn normalize_backward(bencher: divan::Bencher, n: usize) {
 
 /// One whole Adam step of the poster's inverse problem (forward, backward, update) on an n×n
 /// generated image, through the same engine `imgx run` uses.
-#[divan::bench(args = SIZES, sample_count = 20)]
+#[divan::bench(args = SIZES, sample_count = 20, sample_size = 5)]
 fn adam_step(bencher: divan::Bencher, n: usize) {
     let src = format!(
         "m = noise({n}, {n}, seed = 1)
