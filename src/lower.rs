@@ -991,10 +991,18 @@ impl Lowerer<'_> {
             }
         };
         let spans: Vec<Span> = operands.iter().map(|(_, s)| *s).collect();
-        self.apply(prim, Attrs::default(), ids, &spans, &[], span)
+        // A refusal names the primitive; point at the operator that stands for it.
+        let via = format!("`{}` is `{}` here", op.symbol(), prim.name());
+        match self.try_apply(prim, Attrs::default(), ids, &spans, &[], span) {
+            Ok(v) => v,
+            Err(p) => {
+                self.report(p.label(op_span, via));
+                Val::Poison
+            }
+        }
     }
 
-    /// Adds `prim(inputs; attrs)` after running its shape rule; maps refusals to spans.
+    /// Adds `prim(inputs; attrs)` after running its shape rule; reports refusals.
     fn apply(
         &mut self,
         prim: &'static dyn Primitive,
@@ -1004,6 +1012,25 @@ impl Lowerer<'_> {
         attr_spans: &[(&'static str, Span)],
         span: Span,
     ) -> Val {
+        match self.try_apply(prim, attrs, inputs, input_spans, attr_spans, span) {
+            Ok(v) => v,
+            Err(p) => {
+                self.report(p);
+                Val::Poison
+            }
+        }
+    }
+
+    /// Adds `prim(inputs; attrs)` after running its shape rule; maps a refusal to spans.
+    fn try_apply(
+        &mut self,
+        prim: &'static dyn Primitive,
+        attrs: Attrs,
+        inputs: Vec<NodeId>,
+        input_spans: &[Span],
+        attr_spans: &[(&'static str, Span)],
+        span: Span,
+    ) -> Result<Val, Problem> {
         let graph = &self.graph;
         let producer = |id: NodeId| match &graph.node(id).kind {
             NodeKind::Apply { prim, .. } => Some((*prim, graph.inputs(id))),
@@ -1013,30 +1040,27 @@ impl Lowerer<'_> {
         let types: Vec<Type> = inputs.iter().map(|i| self.graph.node(*i).ty).collect();
         match prim.check(&types, &attrs, self.io) {
             Ok(Type::Matrix(s)) if s.rows.checked_mul(s.cols).is_none_or(|n| n > MAX_ELEMENTS) => {
-                self.report(
-                    Problem::new(
-                        "too_big",
-                        format!(
-                            "`{}` would make a {s} matrix: {} elements, more than the limit of \
+                Err(Problem::new(
+                    "too_big",
+                    format!(
+                        "`{}` would make a {s} matrix: {} elements, more than the limit of \
                              2^28 = {MAX_ELEMENTS}",
-                            prim.name(),
-                            s.rows as u128 * s.cols as u128
-                        ),
-                    )
-                    .label(span, format!("a {s} matrix"))
-                    .help(
-                        "a matrix holds at most 2^28 elements (e.g. 16384×16384); use smaller \
-                         sizes, or `resize` large images down",
+                        prim.name(),
+                        s.rows as u128 * s.cols as u128
                     ),
-                );
-                Val::Poison
+                )
+                .label(span, format!("a {s} matrix"))
+                .help(
+                    "a matrix holds at most 2^28 elements (e.g. 16384×16384); use smaller \
+                         sizes, or `resize` large images down",
+                ))
             }
             Ok(ty) => {
                 // Attributes compare by their full debug form (numbers to the last digit,
                 // functions by their tree, strings with their origin).
                 let key = (prim.name(), inputs.clone(), format!("{attrs:?}"));
                 if let Some(&id) = self.applied.get(&key) {
-                    return Val::Node(id);
+                    return Ok(Val::Node(id));
                 }
                 let id = self.graph.add(
                     Node {
@@ -1047,7 +1071,7 @@ impl Lowerer<'_> {
                     &inputs,
                 );
                 self.applied.insert(key, id);
-                Val::Node(id)
+                Ok(Val::Node(id))
             }
             Err(e) => {
                 let mut p = Problem::new(e.code, e.message).help(e.help);
@@ -1063,8 +1087,7 @@ impl Lowerer<'_> {
                     };
                     p = p.label(at.unwrap_or(span), text);
                 }
-                self.report(p);
-                Val::Poison
+                Err(p)
             }
         }
     }
