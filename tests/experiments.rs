@@ -318,7 +318,9 @@ fn ctrl_c_stops_cleanly_and_the_checkpoint_resumes() {
     assert_eq!(m["status"], "interrupted");
     assert_eq!(m["optimizations"][0]["end"], "interrupted");
     let done = m["optimizations"][0]["steps"].as_u64().unwrap() as usize;
-    assert!((25..1000).contains(&done), "stopped after {done} steps");
+    // Interrupted, not finished: how far it got past step 25 depends on how soon the signal
+    // lands (a loaded machine runs a thousand of these small steps before `kill` starts).
+    assert!((25..100_000).contains(&done), "stopped after {done} steps");
     assert_complete(&out, &m);
     let csv = fs::read_to_string(out.join("loss.csv")).unwrap();
     assert_eq!(
