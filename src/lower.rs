@@ -993,36 +993,20 @@ impl Lowerer<'_> {
         let spans: Vec<Span> = operands.iter().map(|(_, s)| *s).collect();
         // A refusal names the primitive; point at the operator that stands for it.
         let via = format!("`{}` is `{}` here", op.symbol(), prim.name());
-        match self.try_apply(prim, Attrs::default(), ids, &spans, &[], span) {
-            Ok(v) => v,
-            Err(p) => {
-                self.report(p.label(op_span, via));
-                Val::Poison
-            }
-        }
+        let applied = self.apply(prim, Attrs::default(), ids, &spans, &[], span);
+        self.reported(applied.map_err(|p| p.label(op_span, via)))
     }
 
-    /// Adds `prim(inputs; attrs)` after running its shape rule; reports refusals.
-    fn apply(
-        &mut self,
-        prim: &'static dyn Primitive,
-        attrs: Attrs,
-        inputs: Vec<NodeId>,
-        input_spans: &[Span],
-        attr_spans: &[(&'static str, Span)],
-        span: Span,
-    ) -> Val {
-        match self.try_apply(prim, attrs, inputs, input_spans, attr_spans, span) {
-            Ok(v) => v,
-            Err(p) => {
-                self.report(p);
-                Val::Poison
-            }
-        }
+    /// The value, or Poison with the problem reported.
+    fn reported(&mut self, v: Result<Val, Problem>) -> Val {
+        v.unwrap_or_else(|p| {
+            self.report(p);
+            Val::Poison
+        })
     }
 
     /// Adds `prim(inputs; attrs)` after running its shape rule; maps a refusal to spans.
-    fn try_apply(
+    fn apply(
         &mut self,
         prim: &'static dyn Primitive,
         attrs: Attrs,
@@ -1294,7 +1278,8 @@ impl Lowerer<'_> {
         if !ok {
             return Val::Poison;
         }
-        self.apply(prim, attrs, inputs, &input_spans, &attr_spans, span)
+        let applied = self.apply(prim, attrs, inputs, &input_spans, &attr_spans, span);
+        self.reported(applied)
     }
 
     /// An argument known before the script runs.
