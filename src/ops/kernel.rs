@@ -2,8 +2,9 @@
 //! number of independent running lanes (deterministic, whatever the machine), and transposes
 //! in square tiles (a plain strided transpose misses the cache on every read or every write).
 //!
-//! Every function here gives the same bits on every run and thread count: the order of each
-//! addition is fixed by the data's shape alone.
+//! Passes over a matrix are cut into tasks for [`par`]: products into column panels, the rest
+//! into row blocks ([`blocks`]). Every function here gives the same bits on every run and
+//! thread count: the tasks and the order of each addition are fixed by the data's shape alone.
 
 use crate::par;
 use crate::tensor::{min_max, Real};
@@ -55,8 +56,8 @@ pub fn sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> T {
     .fold(T::zero(), |s, p| s + p)
 }
 
-/// The smallest and largest entry, as [`min_max`] but with the [`blocks`] on [`par`]'s threads
-/// (exact: the order of comparisons cannot change the result).
+/// The smallest and largest entry (`None` if empty or with a NaN), as [`min_max`] but with the
+/// [`blocks`] on [`par`]'s threads, combined in block order.
 pub fn min_max_par<T: Real>(a: &[T]) -> Option<(T, T)> {
     let parts = per_block((a.len(), 1), |r| min_max(&a[r]));
     parts.into_iter().try_fold(None, |acc, p| {
@@ -138,8 +139,11 @@ pub fn build<T: Real>(
 /// f of every entry of m, as `m.mapv(f)`, on [`par`]'s threads.
 pub fn map<T: Real>(m: &Array2<T>, f: impl Fn(T) -> T + Sync) -> Array2<T> {
     let m = row_major(m.view());
-    let all = map_entries(entries(&m), f);
-    Array2::from_shape_vec(m.dim(), all).unwrap_or_else(|_| unreachable!("same entries"))
+    let (src, cols) = (entries(&m), m.ncols());
+    build(m.dim(), |rows, out| {
+        let src = &src[rows.start * cols..rows.end * cols];
+        out.iter_mut().zip(src).for_each(|(o, &v)| *o = f(v));
+    })
 }
 
 /// f(a_k, b_k) for the entries of two matrices of one shape, on [`par`]'s threads.
@@ -151,14 +155,6 @@ pub fn map2<T: Real>(a: &Array2<T>, b: &Array2<T>, f: impl Fn(T, T) -> T + Sync)
         let cells = out.iter_mut().zip(&x[span.clone()]).zip(&y[span]);
         cells.for_each(|((o, &x), &y)| *o = f(x, y));
     })
-}
-
-/// f of every entry of a slice, on [`par`]'s threads.
-pub fn map_entries<T: Real>(src: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    let all = build((src.len(), 1), |rows, out| {
-        out.iter_mut().zip(&src[rows]).for_each(|(o, &v)| *o = f(v))
-    });
-    all.into_raw_vec_and_offset().0
 }
 
 /// Products smaller than this many multiply-adds run on one thread: sharing them costs more than
@@ -446,10 +442,33 @@ mod tests {
     }
 
     #[test]
+    fn sums_and_extremes_over_many_blocks() {
+        // Several blocks and a ragged last one; halves of integers add exactly in any order.
+        let len = 3 * GRAIN + 17;
+        let a: Vec<f64> = (0..len).map(|k| (k % 1000) as f64 * 0.5).collect();
+        let b: Vec<f64> = (0..len).map(|k| (k % 7) as f64 - 3.0).collect();
+        let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert_eq!(sum2(&a, &b, |x, y| x * y), want);
+        assert_eq!(min_max_par(&b), Some((-3.0, 3.0)));
+        assert_eq!(min_max_par::<f64>(&[]), None);
+        let mut nan = b.clone();
+        nan[2 * GRAIN + 5] = f64::NAN;
+        assert_eq!(min_max_par(&nan), None);
+    }
+
+    #[test]
     fn fast_extremes_agree_with_the_definition_including_ties_and_nan() {
         use crate::ops::testing::matrix;
         for (seed, levels) in [(1u64, 0.0), (2, 4.0), (3, 2.0), (4, 0.0)] {
-            for (r, c) in [(1, 1), (3, 5), (9, 7), (16, 16), (5, 33), (40, 41)] {
+            for (r, c) in [
+                (1, 1),
+                (3, 5),
+                (9, 7),
+                (16, 16),
+                (5, 33),
+                (40, 41),
+                (300, 257),
+            ] {
                 let mut m = matrix(r, c, seed).into_matrix();
                 if levels > 0.0 {
                     m.mapv_inplace(|v| (v * levels).floor());
