@@ -93,7 +93,7 @@ struct RunArgs {
     /// Compute in f64 instead of f32.
     #[arg(long)]
     f64: bool,
-    /// Threads a step is shared by: matrix products and element-wise passes (default: one per core; results are identical for any value).
+    /// Threads a step is shared by: matrix products and element-wise passes (default: one per core, at most 8; results are identical for any value).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Write events as JSON Lines on stdout.
@@ -411,14 +411,21 @@ fn cmd_gradcheck(args: ScriptArgs, style: Style) -> ExitCode {
     }
 }
 
+/// The most threads `imgx run` takes unless `--threads` asks for more: a 512² step cuts its
+/// passes into 8 row blocks, so further threads would mostly spin (while keeping cores busy
+/// that others may want).
+const DEFAULT_THREADS: usize = 8;
+
 fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
     let (started, clock) = (SystemTime::now(), Instant::now());
     if args.threads == Some(0) {
         eprintln!("error: --threads must be at least 1");
         return ExitCode::from(2);
     }
-    // One thread per physical core unless told; nothing has run yet.
-    let threads = args.threads.unwrap_or_else(num_cpus::get_physical);
+    // One thread per physical core unless told, at most DEFAULT_THREADS; nothing has run yet.
+    let threads = args
+        .threads
+        .unwrap_or_else(|| num_cpus::get_physical().min(DEFAULT_THREADS));
     imgx::run::use_threads(threads);
     // The first Ctrl-C asks the run to stop at the end of the current step; a second one
     // (the flag already set) exits at once. Writes are atomic, so no output is half-written.

@@ -171,10 +171,11 @@ const SHARED_PRODUCT: usize = 1 << 20;
 /// `--threads 2`).
 pub fn product<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    // At least 64 columns a panel: narrower ones repack a for too little work.
     let panels = if m * k * n < SHARED_PRODUCT {
         1
     } else {
-        par::threads()
+        par::threads().min(n / 64).max(1)
     };
     product_in(a, b, panels)
 }
