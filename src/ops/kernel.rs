@@ -2,14 +2,13 @@
 //! number of independent running lanes (deterministic, whatever the machine), and transposes
 //! in square tiles (a plain strided transpose misses the cache on every read or every write).
 //!
-//! Passes over a matrix are cut into tasks for [`par`]: products into column panels, the rest
-//! into row blocks ([`blocks`]). Every function here gives the same bits on every run and
+//! Passes over a matrix are cut into tasks for [`par`]: row blocks ([`blocks`]). Products are
+//! in [`super::gemm`]. Every function here gives the same bits on every run and
 //! thread count: the tasks and the order of each addition are fixed by the data's shape alone.
 
 use crate::par;
 use crate::tensor::{min_max, Real};
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis, CowArray, Ix2};
+use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -155,50 +154,6 @@ pub fn map2<T: Real>(a: &Array2<T>, b: &Array2<T>, f: impl Fn(T, T) -> T + Sync)
         let cells = out.iter_mut().zip(&x[span.clone()]).zip(&y[span]);
         cells.for_each(|((o, &x), &y)| *o = f(x, y));
     })
-}
-
-/// Products smaller than this many multiply-adds run on one thread: sharing them costs more than
-/// it saves.
-const SHARED_PRODUCT: usize = 1 << 20;
-
-/// a·b, in column panels of the result shared among [`par`]'s threads: two panels on two
-/// threads cut a 512² f32 product from 0.70 to 0.66 ms, where matrixmultiply's own threads
-/// (which pack b on one thread, then split the rows) gain little over one thread.
-///
-/// The panels follow the thread count, yet every entry is the same for any count: each entry
-/// of a panel is made by the same micro-kernel from the same k-blocks as in a whole product
-/// (α = 1, β = 0; tested on ragged shapes, and end to end by `--threads 1` against
-/// `--threads 2`).
-pub fn product<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
-    // At least 64 columns a panel: narrower ones repack a for too little work.
-    let panels = if m * k * n < SHARED_PRODUCT {
-        1
-    } else {
-        par::threads().min(n / 64).max(1)
-    };
-    product_in(a, b, panels)
-}
-
-/// a·b in `panels` column panels (fewer where b has fewer than 16 columns a panel).
-fn product_in<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, panels: usize) -> Array2<T> {
-    let (m, n) = (a.nrows(), b.ncols());
-    let mut out = zeros((m, n));
-    let panels = panels.min(n.div_ceil(16)).max(1);
-    let bounds: Vec<usize> = (0..=panels)
-        .map(|p| (p * n / panels).next_multiple_of(16).min(n))
-        .collect();
-    let mut rest = out.view_mut();
-    let mut jobs = Vec::with_capacity(panels);
-    for w in bounds.windows(2) {
-        let (panel, tail) = rest.split_at(Axis(1), w[1] - w[0]);
-        jobs.push((panel, b.slice_move(s![.., w[0]..w[1]])));
-        rest = tail;
-    }
-    par::for_each(jobs, |(mut c, b): (ArrayViewMut2<T>, ArrayView2<T>)| {
-        general_mat_mul(T::one(), &a, &b, T::zero(), &mut c)
-    });
-    out
 }
 
 /// The minimum and maximum of a non-empty matrix, each with its first position in column-major
@@ -500,31 +455,6 @@ mod tests {
                     );
                 }
             }
-        }
-    }
-
-    #[test]
-    fn products_are_the_same_bits_in_any_panels() {
-        // ragged shapes: panels that are not multiples of the kernel's tile, edges everywhere
-        for (r, k, c) in [(1, 1, 1), (37, 300, 53), (130, 257, 300), (64, 64, 64)] {
-            let a = Array2::from_shape_fn((r, k), |(i, j)| ((i * 31 + j * 17) % 23) as f32 / 7.3);
-            let b = Array2::from_shape_fn((k, c), |(i, j)| ((i * 13 + j * 29) % 19) as f32 / 3.1);
-            let whole = product_in(a.view(), b.view(), 1);
-            assert_eq!(whole, a.dot(&b), "{r}×{k}×{c}");
-            for panels in 2..=5 {
-                let split = product_in(a.view(), b.view(), panels);
-                let same = whole
-                    .iter()
-                    .zip(&split)
-                    .all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same, "{r}×{k}×{c} in {panels} panels");
-            }
-            let t = product_in(a.t(), a.view(), 3);
-            let same = t
-                .iter()
-                .zip(&a.t().dot(&a))
-                .all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "transposed left operand, {r}×{k}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! `matmul(a, b)`, also written `a * b`: the matrix product.
 
 use super::{
-    kernel, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+    gemm, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 
@@ -55,7 +55,7 @@ impl Meta for Matmul {
 
 impl<T: Real> Op<T> for Matmul {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
-        Ok(Value::Matrix(kernel::product(
+        Ok(Value::Matrix(gemm::product(
             x[0].matrix().view(),
             x[1].matrix().view(),
         )))
@@ -72,8 +72,8 @@ impl<T: Real> Op<T> for Matmul {
     ) -> Vec<Option<Value<T>>> {
         let (a, b, g) = (x[0].matrix(), x[1].matrix(), g.matrix());
         vec![
-            needs[0].then(|| Value::Matrix(kernel::product(g.view(), b.t()))),
-            needs[1].then(|| Value::Matrix(kernel::product(a.t(), g.view()))),
+            needs[0].then(|| Value::Matrix(gemm::product(g.view(), b.t()))),
+            needs[1].then(|| Value::Matrix(gemm::product(a.t(), g.view()))),
         ]
     }
 }

@@ -26,6 +26,7 @@ mod arith;
 mod clamp;
 mod concat;
 mod fill;
+pub(crate) mod gemm;
 mod gram;
 pub(crate) mod kernel;
 mod load;

@@ -1,0 +1,447 @@
+//! Matrix products, in BLIS's loop order: the right operand packed into panels `NR` columns
+//! wide, the left one into blocks of rows, and a micro-kernel that keeps an `MR` × `NR` tile of
+//! the result in registers while it runs down k.
+//!
+//! **Every entry is one chain of fused multiply-adds in k order**:
+//! c = fma(a₀, b₀, 0), then c = fma(aₖ, bₖ, c) for k = 1, 2, … No tile, block, panel, task or
+//! thread count changes that order, so a product has the same bits whatever it is cut into, on
+//! any number of threads, and with either tile size below (an AVX2 machine gives the bits of an
+//! AVX-512 one). It is also why `gram`'s result is exactly symmetric: mᵀm's entries (i, j) and
+//! (j, i) are chains of the same products. The tests compare against that chain, written out.
+//!
+//! The kernel is plain Rust that the compiler vectorises; on x86-64 it is compiled for AVX-512
+//! and for AVX2 + FMA and chosen at run time. A CPU with neither, or another architecture, gets
+//! matrixmultiply's products, which sum in another order.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+use crate::par;
+use crate::tensor::Real;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ArrayView2};
+
+/// k per packed block: the chain continues across blocks through the result's entries.
+const KC: usize = 512;
+
+/// Bytes of the left operand a task packs at most (its block stays in a core's L2 cache).
+const A_BLOCK_BYTES: usize = 1 << 19;
+
+/// Products smaller than this many multiply-adds run as one task: sharing them costs more than
+/// it saves.
+const SHARED_PRODUCT: usize = 1 << 20;
+
+/// a·b (a is m×k, b is k×n), on [`par`]'s threads.
+pub fn product<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+    let mut c = super::kernel::zeros((a.nrows(), b.ncols()));
+    let tasks = tasks_for(a.nrows(), a.ncols(), b.ncols(), 2);
+    into(a, b, &mut c, Part::Whole, tasks);
+    c
+}
+
+/// mᵀ·m, computed in the tiles that touch the diagonal or lie above it and mirrored: about
+/// half the work of a general product. Exactly symmetric (see the module's note).
+pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
+    let n = m.ncols();
+    let mut c = super::kernel::zeros((n, n));
+    // Tasks near the top hold more tiles: cut finer so that the threads finish together.
+    let tasks = tasks_for(n, m.nrows(), n, 4);
+    into(m.t(), m, &mut c, Part::Upper, tasks);
+    super::kernel::mirror_upper(&mut c);
+    c
+}
+
+/// How many row blocks to cut an m×k by k×n product into: one if small, else `per_thread`
+/// blocks per thread, and at least enough that each block fits [`A_BLOCK_BYTES`]. Any number
+/// gives the same bits; this only balances the work.
+fn tasks_for(m: usize, k: usize, n: usize, per_thread: usize) -> usize {
+    if m * k * n < SHARED_PRODUCT {
+        return 1;
+    }
+    (par::threads() * per_thread).max(m.div_ceil(max_rows(k)))
+}
+
+/// The most rows of a k-wide left block that fit [`A_BLOCK_BYTES`] in f64 (the wider type).
+fn max_rows(k: usize) -> usize {
+    (A_BLOCK_BYTES / (8 * k.clamp(1, KC))).max(16)
+}
+
+/// Which entries of the result the product must give: all, or those on and above the diagonal
+/// (the others may be written too).
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Whole,
+    Upper,
+}
+
+/// c = a·b in `tasks` row blocks of c (row-major), with the best kernel this CPU has.
+fn into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, c: &mut Array2<T>, part: Part, tasks: usize) {
+    debug_assert_eq!(
+        (a.ncols(), a.nrows(), b.ncols()),
+        (b.nrows(), c.nrows(), c.ncols())
+    );
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => blocked::<T, 12, 128>(a, b, c, part, tasks, &|job| {
+            // SAFETY: isa() found AVX-512F on this CPU.
+            unsafe { x86::avx512::<T>(job) }
+        }),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => blocked::<T, 6, 64>(a, b, c, part, tasks, &|job| {
+            // SAFETY: isa() found AVX2 and FMA on this CPU.
+            unsafe { x86::avx2::<T>(job) }
+        }),
+        Isa::None => general_mat_mul(T::one(), &a, &b, T::zero(), c),
+    }
+}
+
+/// The instruction sets the kernel is compiled for.
+#[derive(Clone, Copy)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// x86-64 without FMA, or another architecture: matrixmultiply.
+    None,
+}
+
+fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx2;
+        }
+    }
+    Isa::None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{run_block, Job};
+    use crate::tensor::Real;
+
+    /// [`run_block`] compiled for AVX-512: 512-bit registers, 32 of them.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn avx512<T: Real>(job: Job<'_, '_, T>) {
+        run_block(job)
+    }
+
+    /// [`run_block`] compiled for AVX2 and FMA: 256-bit registers, 16 of them.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2<T: Real>(job: Job<'_, '_, T>) {
+        run_block(job)
+    }
+}
+
+/// One task: a block of c's rows, from a packed k-block of b.
+pub struct Job<'a, 'b, T> {
+    /// The rows of a for this block, and only the current k-block's columns.
+    a: ArrayView2<'a, T>,
+    /// b's k-block, packed into panels of `nr` columns (each row of a panel `nr` entries), in
+    /// groups of whole panels.
+    b: &'b [Packed<T>],
+    /// The block's rows of c, row-major.
+    c: &'b mut [T],
+    /// The first row of the block in c, and whether this is the chain's first k-block.
+    row0: usize,
+    first: bool,
+    part: Part,
+    /// The micro-tile, rows × columns.
+    mr: usize,
+    nr: usize,
+}
+
+/// The loops around the micro-kernel: pack k-blocks of b (shared by the tasks), then let each
+/// task pack its rows of a and walk the tiles. `MR` rows per tile, `NR_BYTES` per tile row.
+fn blocked<T: Real, const MR: usize, const NR_BYTES: usize>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    c: &mut Array2<T>,
+    part: Part,
+    tasks: usize,
+    kernel: &(dyn Fn(Job<'_, '_, T>) + Sync),
+) {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    if k == 0 {
+        c.fill(T::zero());
+        return;
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    let nr = NR_BYTES / std::mem::size_of::<T>();
+    let rows = m.div_ceil(tasks.max(1)).next_multiple_of(MR);
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let bk = b.slice(s![k0..k0 + kc, ..]);
+        // b's panels, packed in groups of `per_task` panels on the threads
+        let per_task = (PACK_GRAIN / (kc * nr)).max(1);
+        let groups: Vec<usize> = (0..n).step_by(nr * per_task).collect();
+        let bp = par::map(groups, |j0| {
+            let j1 = (j0 + nr * per_task).min(n);
+            Packed::new(kc * (j1 - j0).next_multiple_of(nr), |out| {
+                for j in (j0..j1).step_by(nr) {
+                    pack_b(bk.slice(s![.., j..(j + nr).min(n)]), out, nr);
+                }
+            })
+        });
+        let bp = &bp[..];
+        let entries = c
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("a new row-major matrix"));
+        let jobs: Vec<_> = entries.chunks_mut(rows * n).enumerate().collect();
+        par::for_each(jobs, |(t, c)| {
+            let row0 = t * rows;
+            kernel(Job {
+                a: a.slice(s![row0..row0 + c.len() / n, k0..k0 + kc]),
+                b: bp,
+                c,
+                row0,
+                first: k0 == 0,
+                part,
+                mr: MR,
+                nr,
+            })
+        });
+    }
+}
+
+/// Entries of b a packing task copies at least.
+const PACK_GRAIN: usize = 1 << 16;
+
+/// A task: pack its rows of a into micro-panels, then multiply every tile of its rows that the
+/// part needs. Inlined into the `target_feature` copies above so it is compiled for them.
+#[inline(always)]
+fn run_block<T: Real>(job: Job<'_, '_, T>) {
+    match (job.mr, job.nr) {
+        (12, 32) => tiles::<T, 12, 32>(job),
+        (12, 16) => tiles::<T, 12, 16>(job),
+        (6, 16) => tiles::<T, 6, 16>(job),
+        (6, 8) => tiles::<T, 6, 8>(job),
+        _ => unreachable!("tile shapes are fixed by `into`"),
+    }
+}
+
+#[inline(always)]
+fn tiles<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
+    let Job {
+        a,
+        b,
+        c,
+        row0,
+        first,
+        part,
+        ..
+    } = job;
+    let (h, kc) = a.dim();
+    let n = c.len() / h;
+    let ap = Packed::new(h.next_multiple_of(MR) * kc, |out| {
+        for i in (0..h).step_by(MR) {
+            pack_a::<T, MR>(a.slice(s![i..(i + MR).min(h), ..]), out);
+        }
+    });
+    let bpanels = b.iter().flat_map(|group| group.chunks_exact(NR * kc));
+    for (jp, bpanel) in bpanels.enumerate() {
+        let j0 = jp * NR;
+        let w = NR.min(n - j0);
+        for (ip, apanel) in ap.chunks_exact(MR * kc).enumerate() {
+            let i0 = ip * MR;
+            if part == Part::Upper && row0 + i0 >= j0 + NR {
+                continue; // the tile lies wholly below the diagonal
+            }
+            let rows = c[i0 * n..].chunks_mut(n).take(MR);
+            let mut acc = [[T::zero(); NR]; MR];
+            if !first {
+                for (row, acc) in rows.zip(&mut acc) {
+                    acc[..w].copy_from_slice(&row[j0..j0 + w]);
+                }
+            }
+            micro::<T, MR, NR>(apanel, bpanel, &mut acc);
+            let rows = c[i0 * n..].chunks_mut(n).take(MR);
+            for (row, acc) in rows.zip(&acc) {
+                row[j0..j0 + w].copy_from_slice(&acc[..w]);
+            }
+        }
+    }
+}
+
+/// The micro-kernel: acc[i][j] = fma(a[i], b[j], acc[i][j]) for each k in order, with a's
+/// micro-panel `MR` entries per k and b's `NR` entries per k. The tile stays in registers.
+#[inline(always)]
+fn micro<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], acc: &mut [[T; NR]; MR]) {
+    for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        let (ak, bk): (&[T; MR], &[T; NR]) = match (ak.try_into(), bk.try_into()) {
+            (Ok(ak), Ok(bk)) => (ak, bk),
+            _ => unreachable!("chunks of MR and NR entries"),
+        };
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] = ak[i].mul_add(bk[j], acc[i][j]);
+            }
+        }
+    }
+}
+
+/// Packs a block of a's rows (at most `MR` of them, kc columns) into one micro-panel: for each
+/// k, the rows' entries in order, then zeros for missing rows.
+#[inline(always)]
+fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
+    let (h, kc) = a.dim();
+    let rows: Option<Vec<&[T]>> = a.rows().into_iter().map(|r| r.to_slice()).collect();
+    match rows {
+        // a whole panel of a row-major a (as m in m·(g + gᵀ)): the rows' k-th entries
+        Some(rows) if h == MR && a.strides()[0] != 1 => {
+            let rows: [&[T]; MR] = std::array::from_fn(|i| &rows[i][..kc]);
+            let start = out.len();
+            out.resize(start + MR * kc, T::zero());
+            for (k, out) in out[start..].chunks_exact_mut(MR).enumerate() {
+                for i in 0..MR {
+                    out[i] = rows[i][k];
+                }
+            }
+        }
+        // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
+        _ => {
+            for col in a.columns() {
+                match col.to_slice() {
+                    Some(col) => out.extend_from_slice(col),
+                    None => out.extend(col.iter().copied()),
+                }
+                out.extend(std::iter::repeat_n(T::zero(), MR - h));
+            }
+        }
+    }
+}
+
+/// Packs a k-block of b's columns (at most `nr` of them) into one panel: for each k, the
+/// columns' entries in order, then zeros for missing columns.
+fn pack_b<T: Real>(b: ArrayView2<T>, out: &mut Vec<T>, nr: usize) {
+    let pad = nr - b.ncols();
+    for row in b.rows() {
+        match row.to_slice() {
+            Some(row) => out.extend_from_slice(row),
+            None => out.extend(row.iter().copied()),
+        }
+        out.extend(std::iter::repeat_n(T::zero(), pad));
+    }
+}
+
+/// Packed entries in a buffer of their own, starting at a 64-byte boundary (a panel row of b
+/// is then one or two cache lines).
+pub struct Packed<T> {
+    buf: Vec<T>,
+    start: usize,
+}
+
+impl<T: Real> Packed<T> {
+    /// The `len` entries `fill` pushes.
+    fn new(len: usize, fill: impl FnOnce(&mut Vec<T>)) -> Self {
+        let pad = 64 / std::mem::size_of::<T>();
+        let mut buf: Vec<T> = Vec::with_capacity(len + pad);
+        let start = buf.as_ptr().align_offset(64).min(pad);
+        buf.resize(start, T::zero());
+        fill(&mut buf);
+        debug_assert_eq!(buf.len(), start + len);
+        Packed { buf, start }
+    }
+}
+
+impl<T> std::ops::Deref for Packed<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf[self.start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition the kernel keeps: each entry one fma chain in k order from zero.
+    fn chain<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+        Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+            (0..a.ncols()).fold(T::zero(), |c, k| a[[i, k]].mul_add(b[[k, j]], c))
+        })
+    }
+
+    fn same_bits<T: Real>(x: &Array2<T>, y: &Array2<T>) -> bool {
+        x.shape() == y.shape()
+            && x.iter()
+                .zip(y)
+                .all(|(p, q)| p.as_f64().to_bits() == q.as_f64().to_bits())
+    }
+
+    fn operands<T: Real>(m: usize, k: usize, n: usize) -> (Array2<T>, Array2<T>) {
+        let a = Array2::from_shape_fn((m, k), |(i, j)| {
+            T::lit(((i * 31 + j * 17) % 23) as f64 / 7.3 - 1.1)
+        });
+        let b = Array2::from_shape_fn((k, n), |(i, j)| {
+            T::lit(((i * 13 + j * 29) % 19) as f64 / 3.1 - 2.7)
+        });
+        (a, b)
+    }
+
+    // Ragged shapes: edges in every direction, k across several blocks, and a k of zero.
+    const SHAPES: [(usize, usize, usize); 8] = [
+        (1, 1, 1),
+        (13, 7, 33),
+        (12, 512, 32),
+        (37, 1100, 53),
+        (130, 257, 300),
+        (7, 0, 5),
+        (0, 3, 4),
+        (64, 64, 64),
+    ];
+
+    fn products_are_the_chain<T: Real>() {
+        for (m, k, n) in SHAPES {
+            let (a, b) = operands::<T>(m, k, n);
+            let want = chain(a.view(), b.view());
+            for tasks in [1, 2, 3, 7] {
+                let mut c = Array2::from_elem((m, n), T::lit(9.0));
+                into(a.view(), b.view(), &mut c, Part::Whole, tasks);
+                assert!(same_bits(&c, &want), "{m}×{k}×{n} in {tasks} tasks");
+            }
+            // strided operands: a transposed (columns contiguous), b a transposed copy
+            let at = a.t().to_owned();
+            let bt = b.t().to_owned();
+            let got = product(at.t(), bt.t());
+            assert!(same_bits(&got, &want), "{m}×{k}×{n} transposed");
+        }
+    }
+
+    #[test]
+    fn products_are_the_fma_chain_f32() {
+        products_are_the_chain::<f32>();
+    }
+
+    #[test]
+    fn products_are_the_fma_chain_f64() {
+        products_are_the_chain::<f64>();
+    }
+
+    #[test]
+    fn gram_is_the_chain_and_exactly_symmetric() {
+        for (r, c) in [(7, 300), (512, 100), (3, 1), (40, 45)] {
+            let (m, _) = operands::<f32>(r, c, 1);
+            let want = chain(m.t(), m.view());
+            assert!(same_bits(&gram(m.view()), &want), "{r}×{c}");
+            for tasks in [1, 3, 5] {
+                let mut got = Array2::zeros((c, c));
+                into(m.t(), m.view(), &mut got, Part::Upper, tasks);
+                let upper =
+                    (0..c).all(|i| (i..c).all(|j| got[[i, j]].to_bits() == want[[i, j]].to_bits()));
+                assert!(upper, "{r}×{c} in {tasks} tasks");
+            }
+        }
+    }
+}
