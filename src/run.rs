@@ -240,12 +240,9 @@ pub fn execute<T: Dispatch>(
     }
 }
 
-/// Share the work of every step among `threads` threads (see `par`). imgx cuts matrix
-/// products into panels itself, so matrixmultiply runs each on one thread: it reads that once,
-/// at its first product, so call this at the start of `main` (the binary and the benchmarks
-/// do), before any product.
+/// Share the work of every step among `threads` threads (see `par`). Call this at the start of
+/// `main` (the binary and the benchmarks do): the helpers start at the first parallel call.
 pub fn use_threads(threads: usize) {
-    std::env::set_var("MATMUL_NUM_THREADS", "1");
     crate::par::set_threads(threads);
 }
 
