@@ -93,15 +93,23 @@ fn with<T: Real>(
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => blocked::<T, 12, 128>(a, b, c, part, tasks, &|job| {
+        Isa::Avx512 => {
             // SAFETY: isa() found AVX-512F on this CPU (the caller's promise).
-            unsafe { x86::avx512::<T>(job) }
-        }),
+            let kernel: &Kernel<T> = &|job| unsafe { x86::avx512::<T>(job) };
+            match std::mem::size_of::<T>() {
+                4 => blocked::<T, 12, 32>(a, b, c, part, tasks, kernel),
+                _ => blocked::<T, 12, 16>(a, b, c, part, tasks, kernel),
+            }
+        }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => blocked::<T, 6, 64>(a, b, c, part, tasks, &|job| {
+        Isa::Avx2 => {
             // SAFETY: isa() found AVX2 and FMA on this CPU (the caller's promise).
-            unsafe { x86::avx2::<T>(job) }
-        }),
+            let kernel: &Kernel<T> = &|job| unsafe { x86::avx2::<T>(job) };
+            match std::mem::size_of::<T>() {
+                4 => blocked::<T, 6, 16>(a, b, c, part, tasks, kernel),
+                _ => blocked::<T, 6, 8>(a, b, c, part, tasks, kernel),
+            }
+        }
         Isa::None => general_mat_mul(T::one(), &a, &b, T::zero(), c),
     }
 }
@@ -163,6 +171,9 @@ mod x86 {
     }
 }
 
+/// A task's code, compiled for one instruction set.
+type Kernel<T> = dyn Fn(Job<'_, '_, T>) + Sync;
+
 /// One task: a block of c's rows, from a packed k-block of b.
 pub struct Job<'a, 'b, T> {
     /// The rows of a for this block, and only the current k-block's columns.
@@ -182,14 +193,15 @@ pub struct Job<'a, 'b, T> {
 }
 
 /// The loops around the micro-kernel: pack k-blocks of b (shared by the tasks), then let each
-/// task pack its rows of a and walk the tiles. `MR` rows per tile, `NR_BYTES` per tile row.
-fn blocked<T: Real, const MR: usize, const NR_BYTES: usize>(
+/// task pack its rows of a and walk the tiles of `MR` × `NR` entries (two 512-bit or 256-bit
+/// registers a row).
+fn blocked<T: Real, const MR: usize, const NR: usize>(
     a: ArrayView2<T>,
     b: ArrayView2<T>,
     c: &mut Array2<T>,
     part: Part,
     tasks: usize,
-    kernel: &(dyn Fn(Job<'_, '_, T>) + Sync),
+    kernel: &Kernel<T>,
 ) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     if k == 0 {
@@ -199,7 +211,7 @@ fn blocked<T: Real, const MR: usize, const NR_BYTES: usize>(
     if m == 0 || n == 0 {
         return;
     }
-    let nr = NR_BYTES / std::mem::size_of::<T>();
+    let nr = NR;
     let rows = m.div_ceil(tasks.max(1)).next_multiple_of(MR);
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
@@ -211,7 +223,7 @@ fn blocked<T: Real, const MR: usize, const NR_BYTES: usize>(
             let j1 = (j0 + nr * per_task).min(n);
             Packed::new(kc * (j1 - j0).next_multiple_of(nr), |out| {
                 for j in (j0..j1).step_by(nr) {
-                    pack_b(bk.slice(s![.., j..(j + nr).min(n)]), out, nr);
+                    pack_b::<T, NR>(bk.slice(s![.., j..(j + nr).min(n)]), out);
                 }
             })
         });
@@ -283,13 +295,21 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
             let mut acc = [[T::zero(); NR]; MR];
             if !first {
                 for (row, acc) in rows.zip(&mut acc) {
-                    acc[..w].copy_from_slice(&row[j0..j0 + w]);
+                    if w == NR {
+                        *acc = *whole(&row[j0..j0 + NR]);
+                    } else {
+                        acc[..w].copy_from_slice(&row[j0..j0 + w]);
+                    }
                 }
             }
             micro::<T, MR, NR>(apanel, bpanel, &mut acc);
             let rows = c[i0 * n..].chunks_mut(n).take(MR);
             for (row, acc) in rows.zip(&acc) {
-                row[j0..j0 + w].copy_from_slice(&acc[..w]);
+                if w == NR {
+                    *whole_mut(&mut row[j0..j0 + NR]) = *acc;
+                } else {
+                    row[j0..j0 + w].copy_from_slice(&acc[..w]);
+                }
             }
         }
     }
@@ -343,17 +363,31 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
     }
 }
 
-/// Packs a k-block of b's columns (at most `nr` of them) into one panel: for each k, the
+/// Packs a k-block of b's columns (at most `NR` of them) into one panel: for each k, the
 /// columns' entries in order, then zeros for missing columns.
-fn pack_b<T: Real>(b: ArrayView2<T>, out: &mut Vec<T>, nr: usize) {
-    let pad = nr - b.ncols();
+fn pack_b<T: Real, const NR: usize>(b: ArrayView2<T>, out: &mut Vec<T>) {
+    let pad = NR - b.ncols();
     for row in b.rows() {
         match row.to_slice() {
+            // a whole row of the panel: a copy of known length, which compiles to register moves
+            Some(row) if pad == 0 => out.extend_from_slice(whole::<T, NR>(row)),
             Some(row) => out.extend_from_slice(row),
             None => out.extend(row.iter().copied()),
         }
         out.extend(std::iter::repeat_n(T::zero(), pad));
     }
+}
+
+/// A slice of exactly N entries as an array.
+fn whole<T, const N: usize>(s: &[T]) -> &[T; N] {
+    s.try_into()
+        .unwrap_or_else(|_| unreachable!("a slice of {N} entries"))
+}
+
+/// A slice of exactly N entries as an array, mutably.
+fn whole_mut<T, const N: usize>(s: &mut [T]) -> &mut [T; N] {
+    s.try_into()
+        .unwrap_or_else(|_| unreachable!("a slice of {N} entries"))
 }
 
 /// Packed entries in a buffer of their own, starting at a 64-byte boundary (a panel row of b
