@@ -33,7 +33,13 @@ const SHARED_PRODUCT: usize = 1 << 20;
 pub fn product<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
     let mut c = super::kernel::zeros((a.nrows(), b.ncols()));
     let tasks = tasks_for(a.nrows(), a.ncols(), b.ncols());
-    into(a, b, &mut c, Part::Whole, tasks);
+    into(Product {
+        a,
+        b,
+        c: &mut c,
+        part: Part::Whole,
+        tasks,
+    });
     c
 }
 
@@ -43,7 +49,13 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let n = m.ncols();
     let mut c = super::kernel::zeros((n, n));
     let tasks = tasks_for(n, m.nrows(), n);
-    into(m.t(), m, &mut c, Part::Upper, tasks);
+    into(Product {
+        a: m.t(),
+        b: m,
+        c: &mut c,
+        part: Part::Upper,
+        tasks,
+    });
     super::kernel::mirror_upper(&mut c);
     c
 }
@@ -73,44 +85,50 @@ enum Part {
     Upper,
 }
 
-/// c = a·b in `tasks` row blocks of c (row-major), with the best kernel this CPU has.
-fn into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, c: &mut Array2<T>, part: Part, tasks: usize) {
-    with(isa(), a, b, c, part, tasks)
+/// A product to compute: c = a·b (the `part` of it) in `tasks` row blocks of c, row-major.
+struct Product<'a, 'b, 'c, T> {
+    a: ArrayView2<'a, T>,
+    b: ArrayView2<'b, T>,
+    c: &'c mut Array2<T>,
+    part: Part,
+    tasks: usize,
+}
+
+/// Computes p with the best kernel this CPU has.
+fn into<T: Real>(p: Product<'_, '_, '_, T>) {
+    with(isa(), p)
 }
 
 /// [`into`] with the kernel for `isa`, which this CPU must have.
-fn with<T: Real>(
-    isa: Isa,
-    a: ArrayView2<T>,
-    b: ArrayView2<T>,
-    c: &mut Array2<T>,
-    part: Part,
-    tasks: usize,
-) {
+fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
     debug_assert_eq!(
-        (a.ncols(), a.nrows(), b.ncols()),
-        (b.nrows(), c.nrows(), c.ncols())
+        (p.a.ncols(), p.a.nrows(), p.b.ncols()),
+        (p.b.nrows(), p.c.nrows(), p.c.ncols())
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => {
+        Isa::Avx512 => sized::<T, 12, 32, 16>(p, &|job| {
             // SAFETY: isa() found AVX-512F on this CPU (the caller's promise).
-            let kernel: &Kernel<T> = &|job| unsafe { x86::avx512::<T>(job) };
-            match std::mem::size_of::<T>() {
-                4 => blocked::<T, 12, 32>(a, b, c, part, tasks, kernel),
-                _ => blocked::<T, 12, 16>(a, b, c, part, tasks, kernel),
-            }
-        }
+            unsafe { x86::avx512::<T>(job) }
+        }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
+        Isa::Avx2 => sized::<T, 6, 16, 8>(p, &|job| {
             // SAFETY: isa() found AVX2 and FMA on this CPU (the caller's promise).
-            let kernel: &Kernel<T> = &|job| unsafe { x86::avx2::<T>(job) };
-            match std::mem::size_of::<T>() {
-                4 => blocked::<T, 6, 16>(a, b, c, part, tasks, kernel),
-                _ => blocked::<T, 6, 8>(a, b, c, part, tasks, kernel),
-            }
-        }
-        Isa::None => general_mat_mul(T::one(), &a, &b, T::zero(), c),
+            unsafe { x86::avx2::<T>(job) }
+        }),
+        Isa::None => general_mat_mul(T::one(), &p.a, &p.b, T::zero(), p.c),
+    }
+}
+
+/// [`blocked`] with tiles of `MR` rows and two registers a row: `NR32` f32 entries, or `NR64`
+/// f64 ones.
+fn sized<T: Real, const MR: usize, const NR32: usize, const NR64: usize>(
+    p: Product<'_, '_, '_, T>,
+    kernel: &Kernel<T>,
+) {
+    match std::mem::size_of::<T>() {
+        4 => blocked::<T, MR, NR32>(p, kernel),
+        _ => blocked::<T, MR, NR64>(p, kernel),
     }
 }
 
@@ -196,13 +214,16 @@ pub struct Job<'a, 'b, T> {
 /// task pack its rows of a and walk the tiles of `MR` × `NR` entries (two 512-bit or 256-bit
 /// registers a row).
 fn blocked<T: Real, const MR: usize, const NR: usize>(
-    a: ArrayView2<T>,
-    b: ArrayView2<T>,
-    c: &mut Array2<T>,
-    part: Part,
-    tasks: usize,
+    p: Product<'_, '_, '_, T>,
     kernel: &Kernel<T>,
 ) {
+    let Product {
+        a,
+        b,
+        c,
+        part,
+        tasks,
+    } = p;
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     if k == 0 {
         c.fill(T::zero());
@@ -457,14 +478,36 @@ mod tests {
         (64, 64, 64),
     ];
 
+    /// The part of a·b that `isa`'s kernel computes in `tasks` row blocks (other entries 9).
+    fn computed<T: Real>(
+        isa: Isa,
+        a: ArrayView2<T>,
+        b: ArrayView2<T>,
+        part: Part,
+        tasks: usize,
+    ) -> Array2<T> {
+        let mut c = Array2::from_elem((a.nrows(), b.ncols()), T::lit(9.0));
+        let out = &mut c;
+        with(
+            isa,
+            Product {
+                a,
+                b,
+                c: out,
+                part,
+                tasks,
+            },
+        );
+        c
+    }
+
     fn products_are_the_chain<T: Real>() {
         for (m, k, n) in SHAPES {
             let (a, b) = operands::<T>(m, k, n);
             let want = chain(a.view(), b.view());
             for isa in available() {
                 for tasks in [1, 2, 3, 7] {
-                    let mut c = Array2::from_elem((m, n), T::lit(9.0));
-                    with(isa, a.view(), b.view(), &mut c, Part::Whole, tasks);
+                    let c = computed(isa, a.view(), b.view(), Part::Whole, tasks);
                     if let Isa::None = isa {
                         // matrixmultiply: another order of summation
                         let close = c
@@ -505,8 +548,7 @@ mod tests {
                 .into_iter()
                 .filter(|isa| !matches!(isa, Isa::None));
             for (isa, tasks) in kernels.flat_map(|isa| [1, 3, 5].map(|t| (isa, t))) {
-                let mut got = Array2::zeros((c, c));
-                with(isa, m.t(), m.view(), &mut got, Part::Upper, tasks);
+                let got = computed(isa, m.t(), m.view(), Part::Upper, tasks);
                 let upper =
                     (0..c).all(|i| (i..c).all(|j| got[[i, j]].to_bits() == want[[i, j]].to_bits()));
                 assert!(upper, "{r}×{c} {isa:?} in {tasks} tasks");
