@@ -232,19 +232,18 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
     if m == 0 || n == 0 {
         return;
     }
-    let nr = NR;
     let rows = m.div_ceil(tasks.max(1)).next_multiple_of(MR);
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let bk = b.slice(s![k0..k0 + kc, ..]);
         // b's panels, packed in groups of `per_task` panels on the threads
-        let per_task = (PACK_GRAIN / (kc * nr)).max(1);
-        let groups: Vec<usize> = (0..n).step_by(nr * per_task).collect();
+        let per_task = (PACK_GRAIN / (kc * NR)).max(1);
+        let groups: Vec<usize> = (0..n).step_by(NR * per_task).collect();
         let bp = par::map(groups, |j0| {
-            let j1 = (j0 + nr * per_task).min(n);
-            Packed::new(kc * (j1 - j0).next_multiple_of(nr), |out| {
-                for j in (j0..j1).step_by(nr) {
-                    pack_b::<T, NR>(bk.slice(s![.., j..(j + nr).min(n)]), out);
+            let j1 = (j0 + NR * per_task).min(n);
+            Packed::new(kc * (j1 - j0).next_multiple_of(NR), |out| {
+                for j in (j0..j1).step_by(NR) {
+                    pack_b::<T, NR>(bk.slice(s![.., j..(j + NR).min(n)]), out);
                 }
             })
         });
@@ -263,7 +262,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
                 first: k0 == 0,
                 part,
                 mr: MR,
-                nr,
+                nr: NR,
             })
         });
     }
