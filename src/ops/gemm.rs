@@ -528,12 +528,8 @@ mod tests {
     }
 
     #[test]
-    fn products_are_the_fma_chain_f32() {
+    fn products_are_the_fma_chain() {
         products_are_the_chain::<f32>();
-    }
-
-    #[test]
-    fn products_are_the_fma_chain_f64() {
         products_are_the_chain::<f64>();
     }
 
@@ -562,12 +558,8 @@ mod tests {
 
     /// gram's result is the chain everywhere, so exactly symmetric; each kernel's upper part is.
     #[test]
-    fn gram_is_the_chain_and_exactly_symmetric_f32() {
+    fn gram_is_the_chain_and_exactly_symmetric() {
         gram_is_the_chain::<f32>();
-    }
-
-    #[test]
-    fn gram_is_the_chain_and_exactly_symmetric_f64() {
         gram_is_the_chain::<f64>();
     }
 }
