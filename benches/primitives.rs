@@ -20,7 +20,7 @@ fn main() {
     let threads = std::env::var("IMGX_THREADS")
         .ok()
         .and_then(|t| t.parse().ok());
-    imgx::run::use_threads(threads.unwrap_or_else(num_cpus::get_physical));
+    imgx::par::set_threads(threads.unwrap_or_else(num_cpus::get_physical));
     divan::main();
 }
 

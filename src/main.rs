@@ -426,7 +426,7 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
     let threads = args
         .threads
         .unwrap_or_else(|| num_cpus::get_physical().min(DEFAULT_THREADS));
-    imgx::run::use_threads(threads);
+    imgx::par::set_threads(threads);
     // The first Ctrl-C asks the run to stop at the end of the current step; a second one
     // (the flag already set) exits at once. Writes are atomic, so no output is half-written.
     let interrupt = Arc::new(AtomicBool::new(false));

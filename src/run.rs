@@ -240,12 +240,6 @@ pub fn execute<T: Dispatch>(
     }
 }
 
-/// Share the work of every step among `threads` threads (see `par`). Call this at the start of
-/// `main` (the binary and the benchmarks do): the helpers start at the first parallel call.
-pub fn use_threads(threads: usize) {
-    crate::par::set_threads(threads);
-}
-
 /// An optimisation frees and allocates the same image-sized buffers every step. glibc returns
 /// such blocks to the kernel at once (they are above its mmap threshold), so every step paid
 /// page faults for fresh memory: 40% of a 512² step. Keeping freed memory in the process makes

@@ -107,28 +107,25 @@ fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => sized::<T, 12, 32, 16>(p, &|job| {
-            // SAFETY: isa() found AVX-512F on this CPU (the caller's promise).
-            unsafe { x86::avx512::<T>(job) }
-        }),
+        Isa::Avx512 => {
+            sized::<T, 12, 32, 16>(p, x86::avx512::<T, 12, 32>, x86::avx512::<T, 12, 16>)
+        }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => sized::<T, 6, 16, 8>(p, &|job| {
-            // SAFETY: isa() found AVX2 and FMA on this CPU (the caller's promise).
-            unsafe { x86::avx2::<T>(job) }
-        }),
+        Isa::Avx2 => sized::<T, 6, 16, 8>(p, x86::avx2::<T, 6, 16>, x86::avx2::<T, 6, 8>),
         Isa::None => general_mat_mul(T::one(), &p.a, &p.b, T::zero(), p.c),
     }
 }
 
-/// [`blocked`] with tiles of `MR` rows and two registers a row: `NR32` f32 entries, or `NR64`
-/// f64 ones.
+/// [`blocked`] with tiles of `MR` rows and two registers a row: `NR32` f32 entries with
+/// `kernel32`, or `NR64` f64 ones with `kernel64` (each compiled for tiles of that shape).
 fn sized<T: Real, const MR: usize, const NR32: usize, const NR64: usize>(
     p: Product<'_, '_, '_, T>,
-    kernel: &Kernel<T>,
+    kernel32: Kernel<T>,
+    kernel64: Kernel<T>,
 ) {
     match std::mem::size_of::<T>() {
-        4 => blocked::<T, MR, NR32>(p, kernel),
-        _ => blocked::<T, MR, NR64>(p, kernel),
+        4 => blocked::<T, MR, NR32>(p, kernel32),
+        _ => blocked::<T, MR, NR64>(p, kernel64),
     }
 }
 
@@ -167,33 +164,34 @@ fn available() -> Vec<Isa> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{run_block, Job};
+    use super::{tiles, Job};
     use crate::tensor::Real;
 
-    /// [`run_block`] compiled for AVX-512: 512-bit registers, 32 of them.
+    /// [`tiles`] compiled for AVX-512: 512-bit registers, 32 of them.
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn avx512<T: Real>(job: Job<'_, '_, T>) {
-        run_block(job)
+    pub(super) unsafe fn avx512<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
+        tiles::<T, MR, NR>(job)
     }
 
-    /// [`run_block`] compiled for AVX2 and FMA: 256-bit registers, 16 of them.
+    /// [`tiles`] compiled for AVX2 and FMA: 256-bit registers, 16 of them.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn avx2<T: Real>(job: Job<'_, '_, T>) {
-        run_block(job)
+    pub(super) unsafe fn avx2<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
+        tiles::<T, MR, NR>(job)
     }
 }
 
-/// A task's code, compiled for one instruction set.
-type Kernel<T> = dyn Fn(Job<'_, '_, T>) + Sync;
+/// A task's code, compiled for one instruction set and tile shape. Unsafe to call on a CPU
+/// without that instruction set.
+type Kernel<T> = for<'a, 'b> unsafe fn(Job<'a, 'b, T>);
 
 /// One task: a block of c's rows, from a packed k-block of b.
-pub struct Job<'a, 'b, T> {
+struct Job<'a, 'b, T> {
     /// The rows of a for this block, and only the current k-block's columns.
     a: ArrayView2<'a, T>,
     /// b's k-block, packed into panels of `nr` columns (each row of a panel `nr` entries), in
@@ -205,9 +203,6 @@ pub struct Job<'a, 'b, T> {
     row0: usize,
     first: bool,
     part: Part,
-    /// The micro-tile, rows × columns.
-    mr: usize,
-    nr: usize,
 }
 
 /// The loops around the micro-kernel: pack k-blocks of b (shared by the tasks), then let each
@@ -215,7 +210,7 @@ pub struct Job<'a, 'b, T> {
 /// registers a row).
 fn blocked<T: Real, const MR: usize, const NR: usize>(
     p: Product<'_, '_, '_, T>,
-    kernel: &Kernel<T>,
+    kernel: Kernel<T>,
 ) {
     let Product {
         a,
@@ -254,16 +249,16 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
         let jobs: Vec<_> = entries.chunks_mut(rows * n).enumerate().collect();
         par::for_each(jobs, |(t, c)| {
             let row0 = t * rows;
-            kernel(Job {
+            let job = Job {
                 a: a.slice(s![row0..row0 + c.len() / n, k0..k0 + kc]),
                 b: bp,
                 c,
                 row0,
                 first: k0 == 0,
                 part,
-                mr: MR,
-                nr: NR,
-            })
+            };
+            // SAFETY: `with` passes only kernels for an instruction set this CPU has.
+            unsafe { kernel(job) }
         });
     }
 }
@@ -272,18 +267,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
 const PACK_GRAIN: usize = 1 << 16;
 
 /// A task: pack its rows of a into micro-panels, then multiply every tile of its rows that the
-/// part needs. Inlined into the `target_feature` copies above so it is compiled for them.
-#[inline(always)]
-fn run_block<T: Real>(job: Job<'_, '_, T>) {
-    match (job.mr, job.nr) {
-        (12, 32) => tiles::<T, 12, 32>(job),
-        (12, 16) => tiles::<T, 12, 16>(job),
-        (6, 16) => tiles::<T, 6, 16>(job),
-        (6, 8) => tiles::<T, 6, 8>(job),
-        _ => unreachable!("tile shapes are fixed by `into`"),
-    }
-}
-
+/// part needs. Inlined into the `target_feature` copies in `x86` so it is compiled for them.
 #[inline(always)]
 fn tiles<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
     let Job {
@@ -357,28 +341,29 @@ fn micro<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], acc: &mut 
 #[inline(always)]
 fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
     let (h, kc) = a.dim();
-    let rows: Option<Vec<&[T]>> = a.rows().into_iter().map(|r| r.to_slice()).collect();
-    match rows {
+    let [rs, cs] = [0, 1].map(|axis| a.strides()[axis]);
+    if h == MR && rs != 1 && (cs == 1 || kc == 1) {
         // a whole panel of a row-major a (as m in m·(g + gᵀ)): the rows' k-th entries
-        Some(rows) if h == MR && a.strides()[0] != 1 => {
-            let rows: [&[T]; MR] = std::array::from_fn(|i| &rows[i][..kc]);
-            let start = out.len();
-            out.resize(start + MR * kc, T::zero());
-            for (k, out) in out[start..].chunks_exact_mut(MR).enumerate() {
-                for i in 0..MR {
-                    out[i] = rows[i][k];
-                }
+        let rows: [&[T]; MR] = std::array::from_fn(|i| {
+            a.row(i)
+                .to_slice()
+                .unwrap_or_else(|| unreachable!("rows of unit stride"))
+        });
+        let start = out.len();
+        out.resize(start + MR * kc, T::zero());
+        for (k, out) in out[start..].chunks_exact_mut(MR).enumerate() {
+            for i in 0..MR {
+                out[i] = rows[i][k];
             }
         }
+    } else {
         // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
-        _ => {
-            for col in a.columns() {
-                match col.to_slice() {
-                    Some(col) => out.extend_from_slice(col),
-                    None => out.extend(col.iter().copied()),
-                }
-                out.extend(std::iter::repeat_n(T::zero(), MR - h));
+        for col in a.columns() {
+            match col.to_slice() {
+                Some(col) => out.extend_from_slice(col),
+                None => out.extend(col.iter().copied()),
             }
+            out.extend(std::iter::repeat_n(T::zero(), MR - h));
         }
     }
 }
@@ -412,7 +397,7 @@ fn whole_mut<T, const N: usize>(s: &mut [T]) -> &mut [T; N] {
 
 /// Packed entries in a buffer of their own, starting at a 64-byte boundary (a panel row of b
 /// is then one or two cache lines).
-pub struct Packed<T> {
+struct Packed<T> {
     buf: Vec<T>,
     start: usize,
 }
