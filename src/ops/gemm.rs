@@ -14,10 +14,12 @@
 //! matrixmultiply's products, which sum in another order.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
+use super::tile::{self, Tile};
 use crate::par;
 use crate::tensor::Real;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
+use std::ops::Range;
 
 /// k per packed block: the chain continues across blocks through the result's entries.
 const KC: usize = 512;
@@ -31,8 +33,24 @@ const SHARED_PRODUCT: usize = 1 << 20;
 
 /// a·b (a is m×k, b is k×n), on [`par`]'s threads.
 pub fn product<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
-    let mut c = super::kernel::zeros((a.nrows(), b.ncols()));
-    let tasks = tasks_for(a.nrows(), a.ncols(), b.ncols());
+    general(a, Right::Plain(b))
+}
+
+/// a·(g + gᵀ) for a square g (`gram`'s gradient): g + gᵀ is formed while its panels are packed
+/// and never stored, and the result has the bits of `product(a, g + gᵀ)`.
+pub fn product_plus_transpose<T: Real>(a: ArrayView2<T>, g: ArrayView2<T>) -> Array2<T> {
+    debug_assert_eq!(g.nrows(), g.ncols());
+    let g = super::kernel::row_major(g);
+    general(
+        a,
+        Right::PlusTranspose(super::kernel::entries(&g), g.nrows()),
+    )
+}
+
+/// a·b, all of it.
+fn general<T: Real>(a: ArrayView2<T>, b: Right<T>) -> Array2<T> {
+    let mut c = super::kernel::zeros((a.nrows(), b.cols()));
+    let tasks = tasks_for(a.nrows(), a.ncols(), b.cols());
     into(Product {
         a,
         b,
@@ -51,7 +69,7 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let tasks = tasks_for(n, m.nrows(), n);
     into(Product {
         a: m.t(),
-        b: m,
+        b: Right::Plain(m),
         c: &mut c,
         part: Part::Upper,
         tasks,
@@ -85,10 +103,52 @@ enum Part {
     Upper,
 }
 
+/// The right operand of a product.
+#[derive(Clone, Copy)]
+enum Right<'b, T> {
+    Plain(ArrayView2<'b, T>),
+    /// g + gᵀ, from the entries of a square row-major g and its side.
+    PlusTranspose(&'b [T], usize),
+}
+
+impl<T: Real> Right<'_, T> {
+    fn rows(&self) -> usize {
+        match self {
+            Right::Plain(b) => b.nrows(),
+            Right::PlusTranspose(_, n) => *n,
+        }
+    }
+
+    fn cols(&self) -> usize {
+        match self {
+            Right::Plain(b) => b.ncols(),
+            Right::PlusTranspose(_, n) => *n,
+        }
+    }
+
+    /// Packs rows `ks` of columns `js` (at most `NR` of them) into one panel: for each k, the
+    /// columns' entries in order, then zeros for missing columns.
+    fn pack<const NR: usize>(&self, ks: Range<usize>, js: Range<usize>, out: &mut Vec<T>) {
+        match *self {
+            Right::Plain(b) => pack_b::<T, NR>(b.slice(s![ks, js]), out),
+            Right::PlusTranspose(g, n) => {
+                // (g + gᵀ)[k][j] = g[k][j] + g[j][k]: g's rows ks, plus its rows js transposed
+                let start = out.len();
+                out.resize(start + ks.len() * NR, T::zero());
+                let (from, add) = (
+                    Tile::of(g, n, (js.start, ks.start)),
+                    Tile::of(g, n, (ks.start, js.start)),
+                );
+                tile::transpose(from, Some(add), &mut out[start..], NR, (ks.len(), js.len()));
+            }
+        }
+    }
+}
+
 /// A product to compute: c = a·b (the `part` of it) in `tasks` row blocks of c, row-major.
 struct Product<'a, 'b, 'c, T> {
     a: ArrayView2<'a, T>,
-    b: ArrayView2<'b, T>,
+    b: Right<'b, T>,
     c: &'c mut Array2<T>,
     part: Part,
     tasks: usize,
@@ -102,8 +162,8 @@ fn into<T: Real>(p: Product<'_, '_, '_, T>) {
 /// [`into`] with the kernel for `isa`, which this CPU must have.
 fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
     debug_assert_eq!(
-        (p.a.ncols(), p.a.nrows(), p.b.ncols()),
-        (p.b.nrows(), p.c.nrows(), p.c.ncols())
+        (p.a.ncols(), p.a.nrows(), p.b.cols()),
+        (p.b.rows(), p.c.nrows(), p.c.ncols())
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -112,7 +172,15 @@ fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => sized::<T, 6, 16, 8>(p, x86::avx2::<T, 6, 16>, x86::avx2::<T, 6, 8>),
-        Isa::None => general_mat_mul(T::one(), &p.a, &p.b, T::zero(), p.c),
+        Isa::None => match p.b {
+            Right::Plain(b) => general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c),
+            Right::PlusTranspose(g, n) => {
+                let g = ArrayView2::from_shape((n, n), g)
+                    .unwrap_or_else(|_| unreachable!("n² entries"));
+                let b = super::kernel::plus_transpose(g);
+                general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c)
+            }
+        },
     }
 }
 
@@ -219,7 +287,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
         part,
         tasks,
     } = p;
-    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let (m, k, n) = (a.nrows(), a.ncols(), b.cols());
     if k == 0 {
         c.fill(T::zero());
         return;
@@ -230,7 +298,6 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
     let rows = m.div_ceil(tasks.max(1)).next_multiple_of(MR);
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        let bk = b.slice(s![k0..k0 + kc, ..]);
         // b's panels, packed in groups of `per_task` panels on the threads
         let per_task = (PACK_GRAIN / (kc * NR)).max(1);
         let groups: Vec<usize> = (0..n).step_by(NR * per_task).collect();
@@ -238,7 +305,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
             let j1 = (j0 + NR * per_task).min(n);
             Packed::new(kc * (j1 - j0).next_multiple_of(NR), |out| {
                 for j in (j0..j1).step_by(NR) {
-                    pack_b::<T, NR>(bk.slice(s![.., j..(j + NR).min(n)]), out);
+                    b.pack::<NR>(k0..k0 + kc, j..(j + NR).min(n), out);
                 }
             })
         });
@@ -466,11 +533,11 @@ mod tests {
     fn computed<T: Real>(
         isa: Isa,
         a: ArrayView2<T>,
-        b: ArrayView2<T>,
+        b: Right<T>,
         part: Part,
         tasks: usize,
     ) -> Array2<T> {
-        let mut c = Array2::from_elem((a.nrows(), b.ncols()), T::lit(9.0));
+        let mut c = Array2::from_elem((a.nrows(), b.cols()), T::lit(9.0));
         let out = &mut c;
         with(
             isa,
@@ -491,7 +558,7 @@ mod tests {
             let want = chain(a.view(), b.view());
             for isa in available() {
                 for tasks in [1, 2, 3, 7] {
-                    let c = computed(isa, a.view(), b.view(), Part::Whole, tasks);
+                    let c = computed(isa, a.view(), Right::Plain(b.view()), Part::Whole, tasks);
                     if let Isa::None = isa {
                         // matrixmultiply: another order of summation
                         let close = c
@@ -510,6 +577,39 @@ mod tests {
             let got = product(at.t(), bt.t());
             assert!(same_bits(&got, &want), "{m}×{k}×{n} transposed");
         }
+    }
+
+    /// a·(g + gᵀ) with the sum formed in packing: the bits of the product with g + gᵀ stored.
+    fn plus_transpose_is_the_product_with_the_sum<T: Real>() {
+        for (m, n) in [(1, 1), (13, 33), (40, 512), (130, 300), (5, 600)] {
+            let (a, g) = operands::<T>(m, n, n);
+            let want = chain(a.view(), (&g + &g.t()).view());
+            for isa in available() {
+                for tasks in [1, 3] {
+                    let g = Right::PlusTranspose(g.as_slice().unwrap(), n);
+                    let c = computed(isa, a.view(), g, Part::Whole, tasks);
+                    if let Isa::None = isa {
+                        let close = c
+                            .iter()
+                            .zip(&want)
+                            .all(|(x, y)| (*x - *y).abs() <= T::lit(1e-3));
+                        assert!(close, "{m}×{n} with matrixmultiply");
+                    } else {
+                        assert!(same_bits(&c, &want), "{m}×{n} {isa:?} in {tasks} tasks");
+                    }
+                }
+            }
+            // a transposed g (not row-major) is made row-major first
+            let gt = g.t().to_owned();
+            let got = product_plus_transpose(a.view(), gt.t());
+            assert!(same_bits(&got, &want), "{m}×{n} transposed g");
+        }
+    }
+
+    #[test]
+    fn plus_transpose_is_formed_in_packing_with_the_same_bits() {
+        plus_transpose_is_the_product_with_the_sum::<f32>();
+        plus_transpose_is_the_product_with_the_sum::<f64>();
     }
 
     #[test]
@@ -531,7 +631,7 @@ mod tests {
                 .into_iter()
                 .filter(|isa| !matches!(isa, Isa::None));
             for (isa, tasks) in kernels.flat_map(|isa| [1, 3, 5].map(|t| (isa, t))) {
-                let got = computed(isa, m.t(), m.view(), Part::Upper, tasks);
+                let got = computed(isa, m.t(), Right::Plain(m.view()), Part::Upper, tasks);
                 let same = |i: usize, j: usize| {
                     got[[i, j]].as_f64().to_bits() == want[[i, j]].as_f64().to_bits()
                 };

@@ -2,7 +2,7 @@
 //! (see `ops::fuse`), the poster's symmetric product Nᵀ·N.
 
 use super::{
-    gemm, kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+    gemm, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 
@@ -54,9 +54,9 @@ impl<T: Real> Op<T> for Gram {
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let (m, g) = (x[0].matrix(), g.matrix());
-        vec![Some(Value::Matrix(gemm::product(
+        vec![Some(Value::Matrix(gemm::product_plus_transpose(
             m.view(),
-            kernel::plus_transpose(g.view()).view(),
+            g.view(),
         )))]
     }
 }

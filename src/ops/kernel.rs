@@ -6,6 +6,7 @@
 //! in [`super::gemm`]. Every function here gives the same bits on every run and
 //! thread count: the tasks and the order of each addition are fixed by the data's shape alone.
 
+use super::tile::{self, side, Tile};
 use crate::par;
 use crate::tensor::{min_max, Real};
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
@@ -263,39 +264,13 @@ pub fn entries<'a, T: Real>(m: &'a CowArray<'_, T, Ix2>) -> &'a [T] {
         .unwrap_or_else(|| unreachable!("as_standard_layout gives row-major"))
 }
 
-/// The side of the square tiles a transpose works in. 16 keeps a tile's rows in L1, except
-/// where rows lie a multiple of 4 KiB apart (1024 f32, 512 f64): then every row of a tile falls
-/// into one L1 set, and 16 rows evict each other from its 12 ways, so 8. Measured for
-/// `G + Gᵀ` in f32: 87 µs (16) against 115 µs (8) at 512²; 0.48 ms (8) against 1.27 ms (16)
-/// at 1024².
-fn tile<T>(rows: usize, cols: usize) -> usize {
-    let aliased = |n: usize| (n * std::mem::size_of::<T>()).is_multiple_of(4096);
-    if aliased(rows) || aliased(cols) {
-        8
-    } else {
-        16
-    }
+/// The strips of `side` rows (the last may be fewer) that `rows` is cut into, as ranges of row
+/// numbers relative to `rows.start`: a transpose goes strip by strip, each through the whole
+/// width, so a strip's tiles reuse what the one before it brought into the cache.
+fn strips(rows: &Range<usize>, side: usize) -> impl Iterator<Item = Range<usize>> {
+    let h = rows.len();
+    (0..h).step_by(side).map(move |i| i..(i + side).min(h))
 }
-
-/// The tiles (row range, column range) covering an r × c matrix, row-major.
-fn tiles(r: usize, c: usize, tile: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
-    let span = |a: usize, end: usize, step: usize| {
-        (a..end)
-            .step_by(step)
-            .map(move |x| (x, (x + step).min(end)))
-    };
-    span(0, r, BLOCK).flat_map(move |(bi0, bi1)| {
-        span(0, c, BLOCK).flat_map(move |(bj0, bj1)| {
-            span(bi0, bi1, tile).flat_map(move |(i0, i1)| {
-                span(bj0, bj1, tile).map(move |(j0, j1)| (i0, i1, j0, j1))
-            })
-        })
-    })
-}
-
-/// Square blocks of tiles, visited one block at a time, so a block and its transposed block
-/// stay in L1 while their tiles are done (at 2048² this took `G + Gᵀ` from 6.4 to 4.0 ms).
-const BLOCK: usize = 64;
 
 /// mᵀ as a new row-major matrix.
 pub fn transposed<T: Real>(m: ArrayView2<T>) -> Array2<T> {
@@ -303,37 +278,32 @@ pub fn transposed<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let m = row_major(m);
     let src = entries(&m);
     build((c, r), |rows, out| {
-        for (i0, i1, j0, j1) in tiles(rows.len(), r, tile::<T>(r, c)) {
-            for i in i0..i1 {
-                for j in j0..j1 {
-                    out[i * r + j] = src[j * c + rows.start + i];
-                }
-            }
+        for strip in strips(&rows, side::<T>()) {
+            let from = Tile::of(src, c, (0, rows.start + strip.start));
+            tile::transpose(from, None, &mut out[strip.start * r..], r, (strip.len(), r));
         }
     })
 }
 
 /// g + gᵀ for a square g: exactly symmetric (g_ij + g_ji and g_ji + g_ij are the same
-/// addition). Row blocks of the result on [`par`]'s threads, each in tiles.
+/// addition). Row blocks of the result on [`par`]'s threads, each in strips.
 pub fn plus_transpose<T: Real>(g: ArrayView2<T>) -> Array2<T> {
     let n = g.nrows();
     debug_assert_eq!(n, g.ncols());
     let g = row_major(g);
     let src = entries(&g);
     build((n, n), |rows, out| {
-        for (i0, i1, j0, j1) in tiles(rows.len(), n, tile::<T>(n, n)) {
-            for i in i0..i1 {
-                let at = rows.start + i;
-                for j in j0..j1 {
-                    out[i * n + j] = src[at * n + j] + src[j * n + at];
-                }
-            }
+        for strip in strips(&rows, side::<T>()) {
+            let at = rows.start + strip.start;
+            let (from, add) = (Tile::of(src, n, (0, at)), Tile::of(src, n, (at, 0)));
+            let out = &mut out[strip.start * n..];
+            tile::transpose(from, Some(add), out, n, (strip.len(), n));
         }
     })
 }
 
 /// Copies the upper triangle of a square row-major matrix onto the lower one: row blocks of
-/// the lower triangle on [`par`]'s threads, each in tiles.
+/// the lower triangle on [`par`]'s threads, each in strips.
 pub fn mirror_upper<T: Real>(m: &mut Array2<T>) {
     let n = m.nrows();
     debug_assert_eq!(n, m.ncols());
@@ -342,16 +312,21 @@ pub fn mirror_upper<T: Real>(m: &mut Array2<T>) {
             .unwrap_or_else(|| unreachable!("row-major"))
             .as_mut_ptr(),
     );
-    let t = tile::<T>(n, n);
+    let isa = tile::isa();
     per_block((n, n), |rows| {
-        let tiles = tiles(rows.len(), n, t).filter(|&(_, i1, j0, _)| j0 < rows.start + i1);
-        for (i0, i1, j0, j1) in tiles {
-            for i in (rows.start + i0)..(rows.start + i1) {
-                for j in j0..j1.min(i) {
-                    // SAFETY: a points to the n² entries of m, borrowed mutably for this call.
-                    // Each task writes only below the diagonal in its own rows, and everyone
-                    // reads only above it, where nobody writes.
-                    unsafe { *a.at(i * n + j) = *a.at(j * n + i) };
+        for strip in strips(&rows, side::<T>()) {
+            let (i0, i1) = (rows.start + strip.start, rows.start + strip.end);
+            // SAFETY: a points to the n² entries of m, borrowed mutably for this call. Each
+            // task writes only below the diagonal in its own rows, and everyone reads only
+            // above it, where nobody writes. The strip's columns left of its first row are
+            // read from rows above it (disjoint entries), then the triangle on the diagonal.
+            unsafe {
+                let (from, to) = ((a.at(i0) as *const T, n), (a.at(i0 * n), n));
+                tile::raw(isa, from, (std::ptr::null(), 0), to, (i1 - i0, i0));
+                for i in i0..i1 {
+                    for j in i0..i {
+                        *a.at(i * n + j) = *a.at(j * n + i);
+                    }
                 }
             }
         }
@@ -458,23 +433,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tiles_cover_every_entry_once() {
-        for (r, c, t) in [(1, 1, 16), (100, 70, 16), (130, 512, 8), (64, 64, 8)] {
-            let mut seen = Array2::<u8>::zeros((r, c));
-            for (i0, i1, j0, j1) in tiles(r, c, t) {
-                assert!(i1 - i0 <= t && j1 - j0 <= t);
-                seen.slice_mut(ndarray::s![i0..i1, j0..j1])
-                    .mapv_inplace(|v| v + 1);
-            }
-            assert!(seen.iter().all(|&v| v == 1), "{r}×{c}");
-        }
-        // 512 f64 (4 KiB) rows alias in L1: the smaller tile
-        assert_eq!((tile::<f64>(512, 512), tile::<f32>(512, 512)), (8, 16));
-    }
-
-    #[test]
-    fn transposes_agree_with_ndarray_on_ragged_shapes() {
+    /// Both types: f32 and f64 tiles differ in side (16, 8) and in the registers used.
+    fn transposes_of<T: Real>() {
+        let m = |r: usize, c: usize| m(r, c).mapv(T::lit);
         for (r, c) in [
             (1, 1),
             (3, 70),
@@ -485,19 +446,27 @@ mod tests {
             (130, 512),
         ] {
             let a = m(r, c);
-            assert_eq!(transposed(a.view()), a.t().to_owned(), "{r}×{c}");
+            assert_eq!(
+                transposed(a.view()),
+                a.t().to_owned(),
+                "{} {r}×{c}",
+                T::NAME
+            );
+        }
+        // sides that are and are not multiples of a tile, blocks of rows that are not (300)
+        for n in [1, 2, 31, 32, 33, 100, 300, 512] {
+            let g = m(n, n);
+            assert_eq!(plus_transpose(g.view()), &g + &g.t(), "{} {n}", T::NAME);
+            let mut u = g.clone();
+            mirror_upper(&mut u);
+            let want = Array2::from_shape_fn((n, n), |(i, j)| g[[i.min(j), i.max(j)]]);
+            assert_eq!(u, want, "{} {n}", T::NAME);
         }
     }
 
     #[test]
-    fn plus_transpose_and_mirror_agree_with_the_definitions() {
-        for n in [1, 2, 31, 32, 33, 100, 512] {
-            let g = m(n, n);
-            assert_eq!(plus_transpose(g.view()), &g + &g.t(), "{n}");
-            let mut u = g.clone();
-            mirror_upper(&mut u);
-            let want = Array2::from_shape_fn((n, n), |(i, j)| g[[i.min(j), i.max(j)]]);
-            assert_eq!(u, want, "{n}");
-        }
+    fn transposes_agree_with_the_definitions_in_both_types() {
+        transposes_of::<f32>();
+        transposes_of::<f64>();
     }
 }

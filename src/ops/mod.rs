@@ -38,6 +38,7 @@ mod reduce;
 mod resize;
 mod signed_diff;
 mod softmax;
+mod tile;
 mod transpose;
 mod warp;
 

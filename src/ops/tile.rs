@@ -1,0 +1,504 @@
+//! Transposes of one square tile as wide as a cache line (16 f32 or 8 f64 entries a side),
+//! the step that [`super::kernel`]'s transposes are made of. On x86-64 the tile is moved
+//! through vector registers (AVX-512: the whole tile; AVX2: in quarters); elsewhere entry by
+//! entry. A transpose only moves entries, and `a + b` adds the same two numbers in either
+//! order, so every path gives the same bits.
+
+use crate::tensor::Real;
+use std::any::TypeId;
+use std::ops::Range;
+
+/// Entries of T in a 64-byte cache line: the side of a tile.
+pub const fn side<T>() -> usize {
+    64 / std::mem::size_of::<T>()
+}
+
+/// A tile of a row-major matrix: the slice from its first entry on, and the distance between
+/// its rows.
+#[derive(Clone, Copy)]
+pub struct Tile<'a, T> {
+    pub at: &'a [T],
+    pub stride: usize,
+}
+
+impl<'a, T> Tile<'a, T> {
+    /// The tile of a row-major matrix with `cols` columns whose first entry is (i, j).
+    pub fn of(m: &'a [T], cols: usize, (i, j): (usize, usize)) -> Self {
+        Tile {
+            at: &m[i * cols + j..],
+            stride: cols,
+        }
+    }
+}
+
+/// out[i][j] = src[j][i] (+ add[i][j]) for i < h, j < w: `out` is the slice from the region's
+/// first entry on, rows `out_stride` apart. Whole tiles go through registers, the ragged edges
+/// entry by entry.
+pub fn transpose<T: Real>(
+    src: Tile<T>,
+    add: Option<Tile<T>>,
+    out: &mut [T],
+    out_stride: usize,
+    (h, w): (usize, usize),
+) {
+    let holds = |len: usize, stride: usize, (r, c): (usize, usize)| {
+        r == 0 || c == 0 || len >= (r - 1) * stride + c
+    };
+    assert!(
+        holds(src.at.len(), src.stride, (w, h))
+            && add.is_none_or(|a| holds(a.at.len(), a.stride, (h, w)))
+            && holds(out.len(), out_stride, (h, w)),
+        "a tile runs past its matrix"
+    );
+    let (a, sa) = add.map_or((std::ptr::null(), 0), |a| (a.at.as_ptr(), a.stride));
+    // SAFETY: just checked: each tile lies in its slice, and `out` is borrowed mutably alone.
+    unsafe {
+        raw(
+            isa(),
+            (src.at.as_ptr(), src.stride),
+            (a, sa),
+            (out.as_mut_ptr(), out_stride),
+            (h, w),
+        )
+    }
+}
+
+/// [`transpose`] on raw regions (`add` null for none), on the given instruction set.
+///
+/// # Safety
+/// The CPU must have `isa`; src's w × h entries, add's and out's h × w entries must be valid
+/// to read (and out's to write), and out must overlap neither of the others.
+pub unsafe fn raw<T: Real>(
+    isa: Isa,
+    s: (*const T, usize),
+    a: (*const T, usize),
+    o: (*mut T, usize),
+    hw: (usize, usize),
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f32s = TypeId::of::<T>() == TypeId::of::<f32>();
+        let f64s = TypeId::of::<T>() == TypeId::of::<f64>();
+        let f32 = || ((s.0.cast(), s.1), (a.0.cast(), a.1), (o.0.cast(), o.1));
+        let f64 = || ((s.0.cast(), s.1), (a.0.cast(), a.1), (o.0.cast(), o.1));
+        // SAFETY: as the caller promised; the casts are to T's own type.
+        unsafe {
+            match isa {
+                Isa::Avx512 if f32s => return x86::avx512_f32(f32(), hw),
+                Isa::Avx512 if f64s => return x86::avx512_f64(f64(), hw),
+                Isa::Avx2 if f32s => return x86::avx2_f32(f32(), hw),
+                Isa::Avx2 if f64s => return x86::avx2_f64(f64(), hw),
+                _ => {}
+            }
+        }
+    }
+    let _ = isa;
+    // SAFETY: as the caller promised.
+    unsafe { scalar((s, a, o), 0..hw.0, 0..hw.1) }
+}
+
+/// A region's three matrices: src, add (null for none) and out, each with its row stride.
+type Region<T> = ((*const T, usize), (*const T, usize), (*mut T, usize));
+
+/// The entries of rows × cols of the region, one by one.
+#[inline(always)]
+unsafe fn scalar<T: Real>(
+    ((s, ss), (a, sa), (o, so)): Region<T>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+) {
+    for i in rows {
+        for j in cols.clone() {
+            // SAFETY: (i, j) lies in the region, which the caller vouched for.
+            unsafe {
+                let v = *s.add(j * ss + i);
+                *o.add(i * so + j) = if a.is_null() {
+                    v
+                } else {
+                    *a.add(i * sa + j) + v
+                };
+            }
+        }
+    }
+}
+
+/// The region's whole tiles with `whole` (given the region moved to each tile), row by row of
+/// tiles, then the ragged edges entry by entry. Inlined into the `target_feature` copies in
+/// `x86`, so `whole` is compiled with them.
+#[inline(always)]
+unsafe fn tiled<T: Real>(r: Region<T>, (h, w): (usize, usize), whole: impl Fn(Region<T>)) {
+    let side = side::<T>();
+    let ((s, ss), (a, sa), (o, so)) = r;
+    let (hf, wf) = (h - h % side, w - w % side);
+    for i in (0..hf).step_by(side) {
+        for j in (0..wf).step_by(side) {
+            // SAFETY: the tile lies in the region.
+            let a = if a.is_null() {
+                a
+            } else {
+                unsafe { a.add(i * sa + j) }
+            };
+            whole(unsafe { ((s.add(j * ss + i), ss), (a, sa), (o.add(i * so + j), so)) });
+        }
+    }
+    // SAFETY: the edges lie in the region.
+    unsafe {
+        scalar(r, 0..hf, wf..w);
+        scalar(r, hf..h, 0..w);
+    }
+}
+
+/// The instruction sets a tile can be moved with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Scalar,
+}
+
+/// The best this CPU has (looked up once).
+pub fn isa() -> Isa {
+    static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *BEST.get_or_init(|| available()[0])
+}
+
+/// What this CPU has, the best first.
+fn available() -> Vec<Isa> {
+    let mut all = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") {
+            all.push(Isa::Avx512);
+        }
+        if has!("avx2") {
+            all.push(Isa::Avx2);
+        }
+    }
+    all.push(Isa::Scalar);
+    all
+}
+
+/// The register transposes. Each reads the `side` rows of `s` (`ss` apart), writes the tile's
+/// transpose to `o` (rows `so` apart), adding the rows of `a` (`sa` apart) unless `a` is null.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{tiled, Region};
+    use std::arch::x86_64::*;
+
+    /// A region's whole tiles through AVX-512 registers.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512_f32(r: Region<f32>, hw: (usize, usize)) {
+        unsafe {
+            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
+                tile_avx512_f32(s, ss, a, sa, o, so)
+            })
+        }
+    }
+
+    /// A region's whole tiles through AVX-512 registers.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512_f64(r: Region<f64>, hw: (usize, usize)) {
+        unsafe {
+            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
+                tile_avx512_f64(s, ss, a, sa, o, so)
+            })
+        }
+    }
+
+    /// A region's whole tiles through AVX2 registers.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2_f32(r: Region<f32>, hw: (usize, usize)) {
+        unsafe {
+            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
+                tile_avx2_f32(s, ss, a, sa, o, so)
+            })
+        }
+    }
+
+    /// A region's whole tiles through AVX2 registers.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2_f64(r: Region<f64>, hw: (usize, usize)) {
+        unsafe {
+            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
+                tile_avx2_f64(s, ss, a, sa, o, so)
+            })
+        }
+    }
+
+    /// 16 × 16 f32: 32-bit, then 64-bit interleaves within 128-bit lanes, then two rounds of
+    /// 128-bit lane shuffles.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile_avx512_f32(
+        s: *const f32,
+        ss: usize,
+        a: *const f32,
+        sa: usize,
+        o: *mut f32,
+        so: usize,
+    ) {
+        let r: [__m512; 16] = std::array::from_fn(|k| _mm512_loadu_ps(s.add(k * ss)));
+        // t[2q], t[2q+1]: rows 2q and 2q+1 interleaved, per lane l entries 4l, 4l+1 | 4l+2, 4l+3
+        let t: [__m512d; 16] = std::array::from_fn(|k| {
+            let (x, y) = (r[k & !1], r[k | 1]);
+            _mm512_castps_pd(if k & 1 == 0 {
+                _mm512_unpacklo_ps(x, y)
+            } else {
+                _mm512_unpackhi_ps(x, y)
+            })
+        });
+        // c[4q + e]: per lane l, rows 4q … 4q+3 of column 4l + e
+        let c: [__m512; 16] = std::array::from_fn(|k| {
+            let (q, e) = (k / 4, k % 4);
+            let (x, y) = (t[4 * q + (e >> 1)], t[4 * q + 2 + (e >> 1)]);
+            _mm512_castpd_ps(if e & 1 == 0 {
+                _mm512_unpacklo_pd(x, y)
+            } else {
+                _mm512_unpackhi_pd(x, y)
+            })
+        });
+        for e in 0..4 {
+            let u = _mm512_shuffle_f32x4::<0x88>(c[e], c[4 + e]);
+            let v = _mm512_shuffle_f32x4::<0xdd>(c[e], c[4 + e]);
+            let w = _mm512_shuffle_f32x4::<0x88>(c[8 + e], c[12 + e]);
+            let x = _mm512_shuffle_f32x4::<0xdd>(c[8 + e], c[12 + e]);
+            let cols = [
+                (e, _mm512_shuffle_f32x4::<0x88>(u, w)),
+                (4 + e, _mm512_shuffle_f32x4::<0x88>(v, x)),
+                (8 + e, _mm512_shuffle_f32x4::<0xdd>(u, w)),
+                (12 + e, _mm512_shuffle_f32x4::<0xdd>(v, x)),
+            ];
+            for (i, col) in cols {
+                let col = if a.is_null() {
+                    col
+                } else {
+                    _mm512_add_ps(_mm512_loadu_ps(a.add(i * sa)), col)
+                };
+                _mm512_storeu_ps(o.add(i * so), col);
+            }
+        }
+    }
+
+    /// 8 × 8 f64: 64-bit interleaves within 128-bit lanes, then two rounds of lane shuffles.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile_avx512_f64(
+        s: *const f64,
+        ss: usize,
+        a: *const f64,
+        sa: usize,
+        o: *mut f64,
+        so: usize,
+    ) {
+        let r: [__m512d; 8] = std::array::from_fn(|k| _mm512_loadu_pd(s.add(k * ss)));
+        // t[2q + e]: per lane l, rows 2q, 2q+1 of column 2l + e
+        let t: [__m512d; 8] = std::array::from_fn(|k| {
+            let (x, y) = (r[k & !1], r[k | 1]);
+            if k & 1 == 0 {
+                _mm512_unpacklo_pd(x, y)
+            } else {
+                _mm512_unpackhi_pd(x, y)
+            }
+        });
+        for e in 0..2 {
+            let u = _mm512_shuffle_f64x2::<0x88>(t[e], t[2 + e]);
+            let v = _mm512_shuffle_f64x2::<0xdd>(t[e], t[2 + e]);
+            let w = _mm512_shuffle_f64x2::<0x88>(t[4 + e], t[6 + e]);
+            let x = _mm512_shuffle_f64x2::<0xdd>(t[4 + e], t[6 + e]);
+            let cols = [
+                (e, _mm512_shuffle_f64x2::<0x88>(u, w)),
+                (4 + e, _mm512_shuffle_f64x2::<0xdd>(u, w)),
+                (2 + e, _mm512_shuffle_f64x2::<0x88>(v, x)),
+                (6 + e, _mm512_shuffle_f64x2::<0xdd>(v, x)),
+            ];
+            for (i, col) in cols {
+                let col = if a.is_null() {
+                    col
+                } else {
+                    _mm512_add_pd(_mm512_loadu_pd(a.add(i * sa)), col)
+                };
+                _mm512_storeu_pd(o.add(i * so), col);
+            }
+        }
+    }
+
+    /// 16 × 16 f32 as four 8 × 8 quarters: 32-bit and 64-bit interleaves, then 128-bit halves.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn tile_avx2_f32(
+        s: *const f32,
+        ss: usize,
+        a: *const f32,
+        sa: usize,
+        o: *mut f32,
+        so: usize,
+    ) {
+        for (bi, bj) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
+            // out rows bi.., columns bj.. come from src rows bj.., columns bi..
+            let r: [__m256; 8] =
+                std::array::from_fn(|k| _mm256_loadu_ps(s.add((bj + k) * ss + bi)));
+            let t: [__m256; 8] = std::array::from_fn(|k| {
+                let (x, y) = (r[k & !1], r[k | 1]);
+                if k & 1 == 0 {
+                    _mm256_unpacklo_ps(x, y)
+                } else {
+                    _mm256_unpackhi_ps(x, y)
+                }
+            });
+            // c[4q + e]: per half h, rows 4q … 4q+3 of column 4h + e
+            let c: [__m256; 8] = std::array::from_fn(|k| {
+                let (q, e) = (k / 4, k % 4);
+                let (x, y) = (
+                    _mm256_castps_pd(t[4 * q + (e >> 1)]),
+                    _mm256_castps_pd(t[4 * q + 2 + (e >> 1)]),
+                );
+                _mm256_castpd_ps(if e & 1 == 0 {
+                    _mm256_unpacklo_pd(x, y)
+                } else {
+                    _mm256_unpackhi_pd(x, y)
+                })
+            });
+            for e in 0..4 {
+                let cols = [
+                    (e, _mm256_permute2f128_ps::<0x20>(c[e], c[4 + e])),
+                    (4 + e, _mm256_permute2f128_ps::<0x31>(c[e], c[4 + e])),
+                ];
+                for (i, col) in cols {
+                    let at = (bi + i) * so + bj;
+                    let col = if a.is_null() {
+                        col
+                    } else {
+                        _mm256_add_ps(_mm256_loadu_ps(a.add((bi + i) * sa + bj)), col)
+                    };
+                    _mm256_storeu_ps(o.add(at), col);
+                }
+            }
+        }
+    }
+
+    /// 8 × 8 f64 as four 4 × 4 quarters: 64-bit interleaves, then 128-bit halves.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn tile_avx2_f64(
+        s: *const f64,
+        ss: usize,
+        a: *const f64,
+        sa: usize,
+        o: *mut f64,
+        so: usize,
+    ) {
+        for (bi, bj) in [(0, 0), (0, 4), (4, 0), (4, 4)] {
+            let r: [__m256d; 4] =
+                std::array::from_fn(|k| _mm256_loadu_pd(s.add((bj + k) * ss + bi)));
+            // t[2q + e]: per half h, rows 2q, 2q+1 of column 2h + e
+            let t: [__m256d; 4] = std::array::from_fn(|k| {
+                let (x, y) = (r[k & !1], r[k | 1]);
+                if k & 1 == 0 {
+                    _mm256_unpacklo_pd(x, y)
+                } else {
+                    _mm256_unpackhi_pd(x, y)
+                }
+            });
+            for e in 0..2 {
+                let cols = [
+                    (e, _mm256_permute2f128_pd::<0x20>(t[e], t[2 + e])),
+                    (2 + e, _mm256_permute2f128_pd::<0x31>(t[e], t[2 + e])),
+                ];
+                for (i, col) in cols {
+                    let col = if a.is_null() {
+                        col
+                    } else {
+                        _mm256_add_pd(_mm256_loadu_pd(a.add((bi + i) * sa + bj)), col)
+                    };
+                    _mm256_storeu_pd(o.add((bi + i) * so + bj), col);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distinct entries (so a misplaced one shows), in a matrix wider than the tile.
+    fn entries<T: Real>(len: usize, seed: usize) -> Vec<T> {
+        (0..len)
+            .map(|k| T::lit((k * 7 + seed) as f64 * 0.25 - 100.0))
+            .collect()
+    }
+
+    fn every_isa_is_the_definition<T: Real>() {
+        let side = side::<T>();
+        // one whole tile, regions of whole tiles, ragged regions, a ragged tile, empty ones
+        let sizes = [
+            (side, side),
+            (2 * side, 3 * side),
+            (2 * side + 3, side + 5),
+            (side, side - 1),
+            (1, side),
+            (3, 5),
+            (0, 4),
+        ];
+        for (h, w) in sizes {
+            // strides: packed rows, rows of a wider matrix, unequal strides for the three
+            for (es, ea, eo) in [(0, 0, 0), (5, 9, 1), (499, 400, 300)] {
+                let (ss, sa, so) = (h + es, w + ea, w + eo);
+                let (src, add) = (entries::<T>(w * ss + 3, 1), entries::<T>(h * sa, 5000));
+                for with_add in [false, true] {
+                    let mut want = vec![T::nan(); h * so];
+                    for i in 0..h {
+                        for j in 0..w {
+                            let v = src[3 + j * ss + i];
+                            want[i * so + j] = if with_add { add[i * sa + j] + v } else { v };
+                        }
+                    }
+                    for isa in available() {
+                        let mut out = vec![T::nan(); h * so];
+                        let a = if with_add {
+                            add.as_ptr()
+                        } else {
+                            std::ptr::null()
+                        };
+                        let (s, o) = ((src[3..].as_ptr(), ss), (out.as_mut_ptr(), so));
+                        // SAFETY: every region lies inside its vector; this CPU has `isa`.
+                        unsafe { raw(isa, s, (a, sa), o, (h, w)) };
+                        // entries outside the region stay NaN: nothing is written past it
+                        let same = out
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()));
+                        let case = format!("{isa:?} {h}×{w} strides {ss} {sa} {so} add {with_add}");
+                        assert!(same, "{} {case}", T::NAME);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_isa_gives_the_transpose_and_the_sum_in_both_types() {
+        every_isa_is_the_definition::<f32>();
+        every_isa_is_the_definition::<f64>();
+    }
+
+    #[test]
+    #[should_panic(expected = "runs past")]
+    fn a_tile_past_the_end_is_refused() {
+        let src = entries::<f32>(16 * 16 - 1, 0);
+        let mut out = vec![0.0; 256];
+        transpose(
+            Tile {
+                at: &src,
+                stride: 16,
+            },
+            None,
+            &mut out,
+            16,
+            (16, 16),
+        );
+    }
+}
