@@ -15,7 +15,7 @@ use std::ops::Range;
 
 /// Independent running sums: enough to hide the latency of an addition and fill an AVX-512
 /// register of f32.
-const LANES: usize = 16;
+pub const LANES: usize = 16;
 
 /// Folds op(acc, a_k, b_k) over two slices of one length in `LANES` running accumulators
 /// (entry k goes to lane k mod `LANES`), then joins the lanes in order with `join`, then the
@@ -38,22 +38,6 @@ pub fn fold2<T: Real>(
     }
     let tail = ta.iter().zip(tb).fold(init, |s, (&x, &y)| op(s, x, y));
     join(lanes.iter().fold(init, |s, &l| join(s, l)), tail)
-}
-
-/// Σ f(a_k, b_k): the sums of the [`blocks`] of a (taken as one row) in the lane order of
-/// [`fold2`], on [`par`]'s threads, then their sum in block order.
-pub fn sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> T {
-    per_block((a.len(), 1), |r| {
-        fold2(
-            &a[r.clone()],
-            &b[r],
-            T::zero(),
-            |s, x, y| s + f(x, y),
-            |s, l| s + l,
-        )
-    })
-    .into_iter()
-    .fold(T::zero(), |s, p| s + p)
 }
 
 /// The smallest and largest entry (`None` if empty or with a NaN), as [`min_max`] but with the
@@ -96,12 +80,13 @@ pub fn per_block<R: Send>(
     par::map(blocks(rows, cols), f)
 }
 
-/// f(rows, the rows' entries) for every row block of the row-major r × c matrix `out`.
-pub fn each_block<T: Send>(
+/// f(rows, the rows' entries) for every row block of the row-major r × c matrix `out`, in
+/// block order.
+pub fn each_block<T: Send, R: Send>(
     out: &mut [T],
     (rows, cols): (usize, usize),
-    f: impl Fn(Range<usize>, &mut [T]) + Sync,
-) {
+    f: impl Fn(Range<usize>, &mut [T]) -> R + Sync,
+) -> Vec<R> {
     debug_assert_eq!(out.len(), rows * cols);
     let mut jobs = Vec::new();
     let mut rest = out;
@@ -110,30 +95,39 @@ pub fn each_block<T: Send>(
         jobs.push((r, block));
         rest = tail;
     }
-    par::for_each(jobs, |(r, block)| f(r, block));
+    par::map(jobs, |(r, block)| f(r, block))
 }
 
 /// A new row-major r × c matrix whose row blocks `fill` writes, block by block on [`par`]'s
 /// threads. Each block is zeroed by the thread that fills it, while it is in that core's
 /// cache (a zeroed allocation would be one more pass over memory, on one thread).
 pub fn build<T: Real>(
-    (rows, cols): (usize, usize),
+    shape: (usize, usize),
     fill: impl Fn(Range<usize>, &mut [T]) + Sync,
 ) -> Array2<T> {
+    build_with(shape, fill).0
+}
+
+/// [`build`], also giving what `fill` returned for each block, in block order.
+pub fn build_with<T: Real, R: Send>(
+    (rows, cols): (usize, usize),
+    fill: impl Fn(Range<usize>, &mut [T]) -> R + Sync,
+) -> (Array2<T>, Vec<R>) {
     let mut out = Box::<[T]>::new_uninit_slice(rows * cols);
-    each_block(&mut out, (rows, cols), |r, block| {
+    let parts = each_block(&mut out, (rows, cols), |r, block| {
         for v in block.iter_mut() {
             v.write(T::zero());
         }
         // SAFETY: every entry of the block was just written.
         fill(r, unsafe {
             &mut *(block as *mut [MaybeUninit<T>] as *mut [T])
-        });
+        })
     });
     // SAFETY: the blocks cover every entry, and each task wrote all of its block.
     let out = unsafe { out.assume_init() };
-    Array2::from_shape_vec((rows, cols), out.into_vec())
-        .unwrap_or_else(|_| unreachable!("rows·cols entries"))
+    let out = Array2::from_shape_vec((rows, cols), out.into_vec())
+        .unwrap_or_else(|_| unreachable!("rows·cols entries"));
+    (out, parts)
 }
 
 /// f of every entry of m, as `m.mapv(f)`, on [`par`]'s threads.
@@ -188,36 +182,51 @@ impl<T: Real> Extremes<T> {
         let Some((lo, hi)) = min_max_par(all) else {
             return Self::exact(m);
         };
+        Self::find(all, m.ncols(), (lo, hi), |_| true)
+    }
+
+    /// The first positions of lo and hi, the extremes of the row-major matrix `all` with `cols`
+    /// columns (neither NaN), searched in the [`blocks`] for which `holds` is true (which must
+    /// include those that hold them).
+    pub fn find(
+        all: &[T],
+        cols: usize,
+        (lo, hi): (T, T),
+        holds: impl Fn(usize) -> bool + Sync,
+    ) -> Self {
         // First occurrences in column-major order (smallest column, then smallest row): a
         // vectorised test per row, and a scalar search only in rows that hold the value; per
         // row block on par's threads, then the smallest (column, row) of the blocks.
-        let cols = m.ncols();
-        let found = per_block(m.dim(), |rows| {
-            let (mut at_lo, mut at_hi) = ((usize::MAX, 0), (usize::MAX, 0));
-            for i in rows {
-                let row = &all[i * cols..(i + 1) * cols];
-                let (mut has_lo, mut has_hi) = (false, false);
-                for &v in row {
-                    has_lo |= v == lo;
-                    has_hi |= v == hi;
-                }
-                for (has, t, at) in [(has_lo, lo, &mut at_lo), (has_hi, hi, &mut at_hi)] {
-                    if has {
-                        let j = row.iter().position(|&v| v == t).unwrap_or(usize::MAX);
-                        if j < at.0 {
-                            *at = (j, i);
+        let none = ((usize::MAX, 0), (usize::MAX, 0));
+        let numbered = blocks(all.len() / cols.max(1), cols)
+            .into_iter()
+            .enumerate();
+        let found = par::map(
+            numbered.filter(|&(b, _)| holds(b)).collect(),
+            |(_, rows)| {
+                let (mut at_lo, mut at_hi) = none;
+                for i in rows {
+                    let row = &all[i * cols..(i + 1) * cols];
+                    let (mut has_lo, mut has_hi) = (false, false);
+                    for &v in row {
+                        has_lo |= v == lo;
+                        has_hi |= v == hi;
+                    }
+                    for (has, t, at) in [(has_lo, lo, &mut at_lo), (has_hi, hi, &mut at_hi)] {
+                        if has {
+                            let j = row.iter().position(|&v| v == t).unwrap_or(usize::MAX);
+                            if j < at.0 {
+                                *at = (j, i);
+                            }
                         }
                     }
                 }
-            }
-            (at_lo, at_hi)
-        });
-        let first = |a: (usize, usize), b: (usize, usize)| a.min(b);
+                (at_lo, at_hi)
+            },
+        );
         let (at_lo, at_hi) = found
             .into_iter()
-            .fold(((usize::MAX, 0), (usize::MAX, 0)), |(l, h), (bl, bh)| {
-                (first(l, bl), first(h, bh))
-            });
+            .fold(none, |(l, h), (bl, bh)| (l.min(bl), h.min(bh)));
         Extremes {
             lo,
             at_lo: (at_lo.1, at_lo.0),
@@ -368,18 +377,16 @@ mod tests {
             let a: Vec<f64> = (0..len).map(|k| k as f64 * 0.5).collect();
             let b: Vec<f64> = (0..len).map(|k| (k % 7) as f64).collect();
             let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert_eq!(sum2(&a, &b, |x, y| x * y), want, "len {len}");
+            let sum = fold2(&a, &b, 0.0, |s, x, y| s + x * y, |s, l| s + l);
+            assert_eq!(sum, want, "len {len}");
         }
     }
 
     #[test]
-    fn sums_and_extremes_over_many_blocks() {
-        // Several blocks and a ragged last one; halves of integers add exactly in any order.
+    fn extremes_over_many_blocks() {
+        // Several blocks and a ragged last one.
         let len = 3 * GRAIN + 17;
-        let a: Vec<f64> = (0..len).map(|k| (k % 1000) as f64 * 0.5).collect();
         let b: Vec<f64> = (0..len).map(|k| (k % 7) as f64 - 3.0).collect();
-        let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert_eq!(sum2(&a, &b, |x, y| x * y), want);
         assert_eq!(min_max_par(&b), Some((-3.0, 3.0)));
         assert_eq!(min_max_par::<f64>(&[]), None);
         let mut nan = b.clone();

@@ -60,15 +60,47 @@ impl Meta for Normalize {
     }
 }
 
-/// (Σ g, Σ g·(m − lo)), each in the fixed lane order of [`kernel::sum2`]: deterministic. (Two
-/// vectorised passes; one fused pass that also scales g measured slower.)
-fn sums<T: Real>(g: &Array2<T>, m: &Array2<T>, lo: T) -> (T, T) {
-    let (g, m) = (kernel::row_major(g.view()), kernel::row_major(m.view()));
-    let (g, m) = (kernel::entries(&g), kernel::entries(&m));
-    (
-        kernel::sum2(g, m, |g, _| g),
-        kernel::sum2(g, m, |g, v| g * (v - lo)),
-    )
+/// What one row block of the gradient's pass found: Σ g and Σ g·(m − lo) over the block, and
+/// whether the block holds the minimum or the maximum.
+struct Block<T> {
+    sum_g: T,
+    sum_gv: T,
+    holds: bool,
+}
+
+/// One row block of the gradient in one pass: out = cr·g, the block's sums in
+/// [`kernel::fold2`]'s lanes and a vectorised test for lo and hi.
+fn block<T: Real>(out: &mut [T], g: &[T], m: &[T], (lo, hi): (T, T), cr: T) -> Block<T> {
+    const L: usize = kernel::LANES;
+    let (mut s, mut sv) = ([T::zero(); L], [T::zero(); L]);
+    let mut holds = [false; L];
+    let whole = out.len() - out.len() % L;
+    let (o, g_tail) = out.split_at_mut(whole);
+    let chunks = o
+        .chunks_exact_mut(L)
+        .zip(g.chunks_exact(L))
+        .zip(m.chunks_exact(L));
+    for ((o, g), m) in chunks {
+        for l in 0..L {
+            o[l] = g[l] * cr;
+            s[l] += g[l];
+            sv[l] += g[l] * (m[l] - lo);
+            holds[l] |= m[l] == lo || m[l] == hi;
+        }
+    }
+    let (mut ts, mut tsv, mut th) = (T::zero(), T::zero(), false);
+    for ((o, &g), &m) in g_tail.iter_mut().zip(&g[whole..]).zip(&m[whole..]) {
+        *o = g * cr;
+        ts += g;
+        tsv += g * (m - lo);
+        th |= m == lo || m == hi;
+    }
+    let join = |lanes: [T; L], tail: T| lanes.iter().fold(T::zero(), |a, &l| a + l) + tail;
+    Block {
+        sum_g: join(s, ts),
+        sum_gv: join(sv, tsv),
+        holds: th || holds.contains(&true),
+    }
 }
 
 /// The factor c and offset d of out = c·z + d, z ∈ [0, 1].
@@ -104,22 +136,28 @@ impl<T: Real> Op<T> for Normalize {
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let (m, g) = (x[0].matrix(), g.matrix());
-        let kernel::Extremes {
-            lo,
-            at_lo,
-            hi,
-            at_hi,
-        } = kernel::Extremes::of(m);
+        let (lo, hi) = kernel::Extremes::values(m);
         let r = hi - lo;
         if r == T::zero() {
             return vec![Some(Value::zeros(x[0].ty()))];
         }
         let cr = scale::<T>(attrs).0 / r;
-        let (sum_g, sum_gv) = sums(g, m, lo);
-        let sum_gz = sum_gv / r;
-        let mut dm = kernel::map(g, |g| g * cr);
-        dm[at_lo] += cr * (sum_gz - sum_g);
-        dm[at_hi] -= cr * sum_gz;
+        let (mr, gr) = (kernel::row_major(m.view()), kernel::row_major(g.view()));
+        let (all, g, cols) = (kernel::entries(&mr), kernel::entries(&gr), m.ncols());
+        // one pass: dm = c·g/r, the sums, and which blocks hold the extremes
+        let (mut dm, blocks) = kernel::build_with(m.dim(), |rows, out| {
+            let span = rows.start * cols..rows.end * cols;
+            block(out, &g[span.clone()], &all[span], (lo, hi), cr)
+        });
+        let add = |s: T, b: T| s + b;
+        let sum_g = blocks.iter().map(|b| b.sum_g).fold(T::zero(), add);
+        let sum_gz = blocks.iter().map(|b| b.sum_gv).fold(T::zero(), add) / r;
+        // No block holds them only if m has a NaN, and then every entry of dm is NaN already.
+        if blocks.iter().any(|b| b.holds) {
+            let e = kernel::Extremes::find(all, cols, (lo, hi), |k| blocks[k].holds);
+            dm[e.at_lo] += cr * (sum_gz - sum_g);
+            dm[e.at_hi] -= cr * sum_gz;
+        }
         vec![Some(Value::Matrix(dm))]
     }
 }
@@ -169,6 +207,55 @@ mod tests {
         let dm = op.backward(&[&m], &y, &g, &a, &[true]).remove(0).unwrap();
         // z = 1/2, r = 4: d/dmin = (z − 1)/r = −1/8, d/dmax = −z/r = −1/8, d/dm[1,1] = 1/r = 1/4
         assert_eq!(dm, rows(2, 2, &[-0.125, 0., -0.125, 0.25]));
+    }
+
+    /// The gradient written out plainly (sums in index order, positions by the column-major
+    /// scan), against the one-pass blocks: matrices of several blocks with a ragged tail, ties
+    /// for both extremes in different blocks, and a NaN.
+    #[test]
+    fn one_pass_gradient_agrees_with_the_plain_formula() {
+        use crate::ops::kernel::Extremes;
+        let a = crate::ops::testing::attrs(prim("normalize"), &[]);
+        let op = <f64 as Dispatch>::op(prim("normalize"));
+        for (r, c, seed) in [(300, 257, 1), (130, 512, 2), (7, 9, 3)] {
+            let mut m = matrix(r, c, seed).into_matrix();
+            m.mapv_inplace(|v| (v * 50.0).round());
+            let (lo, hi) = (
+                m.fold(f64::MAX, |a, &v| a.min(v)),
+                m.fold(f64::MIN, |a, &v| a.max(v)),
+            );
+            // ties far apart: the last row holds both extremes again
+            m[[r - 1, 0]] = lo;
+            m[[r - 1, c - 1]] = hi;
+            let g = matrix(r, c, seed + 10).into_matrix();
+            let (mv, gv) = (Value::Matrix(m.clone()), Value::Matrix(g.clone()));
+            let y = op.forward(&[&mv], &a, &FakeIo).unwrap();
+            let got = op
+                .backward(&[&mv], &y, &gv, &a, &[true])
+                .remove(0)
+                .unwrap()
+                .into_matrix();
+            let e = Extremes::exact(&m);
+            let rr = hi - lo;
+            let sum_g: f64 = g.iter().sum();
+            let sum_gz: f64 = g.iter().zip(&m).map(|(g, v)| g * (v - lo)).sum::<f64>() / rr;
+            let mut want = g.mapv(|g| g / rr);
+            want[e.at_lo] += (sum_gz - sum_g) / rr;
+            want[e.at_hi] -= sum_gz / rr;
+            let close = got
+                .iter()
+                .zip(&want)
+                .all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + y.abs()));
+            assert!(close, "{r}×{c}");
+            m[[r / 2, c / 3]] = f64::NAN;
+            let mv = Value::Matrix(m);
+            let got = op
+                .backward(&[&mv], &y, &gv, &a, &[true])
+                .remove(0)
+                .unwrap()
+                .into_matrix();
+            assert!(got.iter().all(|v| v.is_nan()), "{r}×{c} with a NaN");
+        }
     }
 
     #[test]
