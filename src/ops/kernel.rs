@@ -273,12 +273,12 @@ pub fn entries<'a, T: Real>(m: &'a CowArray<'_, T, Ix2>) -> &'a [T] {
         .unwrap_or_else(|| unreachable!("as_standard_layout gives row-major"))
 }
 
-/// The strips of `side` rows (the last may be fewer) that `rows` is cut into, as ranges of row
-/// numbers relative to `rows.start`: a transpose goes strip by strip, each through the whole
-/// width, so a strip's tiles reuse what the one before it brought into the cache.
-fn strips(rows: &Range<usize>, side: usize) -> impl Iterator<Item = Range<usize>> {
+/// The strips of `height` rows (the last may be fewer) that `rows` is cut into, as ranges of
+/// row numbers relative to `rows.start`: a transpose goes strip by strip, each through the
+/// whole width.
+fn strips(rows: &Range<usize>, height: usize) -> impl Iterator<Item = Range<usize>> {
     let h = rows.len();
-    (0..h).step_by(side).map(move |i| i..(i + side).min(h))
+    (0..h).step_by(height).map(move |i| i..(i + height).min(h))
 }
 
 /// mᵀ as a new row-major matrix.
@@ -287,7 +287,7 @@ pub fn transposed<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let m = row_major(m);
     let src = entries(&m);
     build((c, r), |rows, out| {
-        for strip in strips(&rows, side::<T>()) {
+        for strip in strips(&rows, tile::BLOCK) {
             let from = Tile::of(src, c, (0, rows.start + strip.start));
             tile::transpose(from, None, &mut out[strip.start * r..], r, (strip.len(), r));
         }
@@ -302,7 +302,7 @@ pub fn plus_transpose<T: Real>(g: ArrayView2<T>) -> Array2<T> {
     let g = row_major(g);
     let src = entries(&g);
     build((n, n), |rows, out| {
-        for strip in strips(&rows, side::<T>()) {
+        for strip in strips(&rows, tile::BLOCK) {
             let at = rows.start + strip.start;
             let (from, add) = (Tile::of(src, n, (0, at)), Tile::of(src, n, (at, 0)));
             let out = &mut out[strip.start * n..];
