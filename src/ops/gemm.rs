@@ -409,20 +409,23 @@ fn micro<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], acc: &mut 
 fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
     let (h, kc) = a.dim();
     let [rs, cs] = [0, 1].map(|axis| a.strides()[axis]);
-    if h == MR && rs != 1 && (cs == 1 || kc == 1) {
-        // a whole panel of a row-major a (as m in m·(g + gᵀ)): the rows' k-th entries
-        let rows: [&[T]; MR] = std::array::from_fn(|i| {
-            a.row(i)
-                .to_slice()
-                .unwrap_or_else(|| unreachable!("rows of unit stride"))
-        });
+    if rs > 0 && cs == 1 {
+        // rows of unit stride (a row-major a, as m in m·(g + gᵀ)): the block transposed, tile
+        // by tile, into the panel; rows past h stay zero
         let start = out.len();
         out.resize(start + MR * kc, T::zero());
-        for (k, out) in out[start..].chunks_exact_mut(MR).enumerate() {
-            for i in 0..MR {
-                out[i] = rows[i][k];
-            }
-        }
+        let panel = &mut out[start..];
+        // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel holds
+        // kc rows of MR ≥ h entries and is another allocation; this CPU has `tile::isa()`.
+        unsafe {
+            tile::raw(
+                tile::isa(),
+                (a.as_ptr(), rs as usize),
+                (std::ptr::null(), 0),
+                (panel.as_mut_ptr(), MR),
+                (kc, h),
+            )
+        };
     } else {
         // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
         for col in a.columns() {

@@ -122,14 +122,24 @@ unsafe fn scalar<T: Real>(
     }
 }
 
-/// The region's whole tiles with `whole` (given the region moved to each tile), row by row of
-/// tiles, then the ragged edges entry by entry. Inlined into the `target_feature` copies in
-/// `x86`, so `whole` is compiled with them.
+/// The region in tiles, each given to `tile` (the region moved to the tile, and its size):
+/// every tile if `ragged` (`tile` takes any size up to a whole tile), else the whole tiles and
+/// the ragged edges entry by entry. Inlined into the `target_feature` copies in `x86`, so
+/// `tile` is compiled with them.
 #[inline(always)]
-unsafe fn tiled<T: Real>(r: Region<T>, (h, w): (usize, usize), whole: impl Fn(Region<T>)) {
+unsafe fn tiled<T: Real>(
+    r: Region<T>,
+    (h, w): (usize, usize),
+    ragged: bool,
+    tile: impl Fn(Region<T>, (usize, usize)),
+) {
     let side = side::<T>();
     let ((s, ss), (a, sa), (o, so)) = r;
-    let (hf, wf) = (h - h % side, w - w % side);
+    let (hf, wf) = if ragged {
+        (h, w)
+    } else {
+        (h - h % side, w - w % side)
+    };
     // tiles in columns of BLOCK entries, row by row within each: the src rows a column reads
     // (pages, cache sets) stay the same while it is done
     let columns = (0..wf).step_by(BLOCK).flat_map(|j0| {
@@ -145,7 +155,11 @@ unsafe fn tiled<T: Real>(r: Region<T>, (h, w): (usize, usize), whole: impl Fn(Re
         } else {
             unsafe { a.add(i * sa + j) }
         };
-        whole(unsafe { ((s.add(j * ss + i), ss), (a, sa), (o.add(i * so + j), so)) });
+        let size = (side.min(hf - i), side.min(wf - j));
+        tile(
+            unsafe { ((s.add(j * ss + i), ss), (a, sa), (o.add(i * so + j), so)) },
+            size,
+        );
     }
     // SAFETY: the edges lie in the region.
     unsafe {
@@ -199,59 +213,86 @@ mod x86 {
     use super::{tiled, Region};
     use std::arch::x86_64::*;
 
-    /// A region's whole tiles through AVX-512 registers.
+    /// A region through AVX-512 registers, ragged tiles too (masked loads and stores).
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn avx512_f32(r: Region<f32>, hw: (usize, usize)) {
         unsafe {
-            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
-                tile_avx512_f32(s, ss, a, sa, o, so)
+            tiled(r, hw, true, |((s, ss), (a, sa), (o, so)), hw| {
+                if hw == (16, 16) {
+                    tile_avx512_f32::<true>(s, ss, a, sa, o, so, hw)
+                } else {
+                    tile_avx512_f32::<false>(s, ss, a, sa, o, so, hw)
+                }
             })
         }
     }
 
-    /// A region's whole tiles through AVX-512 registers.
+    /// A region through AVX-512 registers, ragged tiles too (masked loads and stores).
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn avx512_f64(r: Region<f64>, hw: (usize, usize)) {
         unsafe {
-            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
-                tile_avx512_f64(s, ss, a, sa, o, so)
+            tiled(r, hw, true, |((s, ss), (a, sa), (o, so)), hw| {
+                if hw == (8, 8) {
+                    tile_avx512_f64::<true>(s, ss, a, sa, o, so, hw)
+                } else {
+                    tile_avx512_f64::<false>(s, ss, a, sa, o, so, hw)
+                }
             })
         }
     }
 
-    /// A region's whole tiles through AVX2 registers.
+    /// A region's whole tiles through AVX2 registers (the edges entry by entry).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn avx2_f32(r: Region<f32>, hw: (usize, usize)) {
         unsafe {
-            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
+            tiled(r, hw, false, |((s, ss), (a, sa), (o, so)), _| {
                 tile_avx2_f32(s, ss, a, sa, o, so)
             })
         }
     }
 
-    /// A region's whole tiles through AVX2 registers.
+    /// A region's whole tiles through AVX2 registers (the edges entry by entry).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn avx2_f64(r: Region<f64>, hw: (usize, usize)) {
         unsafe {
-            tiled(r, hw, |((s, ss), (a, sa), (o, so))| {
+            tiled(r, hw, false, |((s, ss), (a, sa), (o, so)), _| {
                 tile_avx2_f64(s, ss, a, sa, o, so)
             })
         }
     }
 
-    /// 16 × 16 f32: 32-bit, then 64-bit interleaves within 128-bit lanes, then two rounds of
-    /// 128-bit lane shuffles.
+    /// 16 × 16 f32 (h × w of it unless WHOLE: the rest of the registers is zero and is not stored): 32-bit,
+    /// then 64-bit interleaves within 128-bit lanes, then two rounds of 128-bit lane shuffles.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn tile_avx512_f32(
+    unsafe fn tile_avx512_f32<const WHOLE: bool>(
         s: *const f32,
         ss: usize,
         a: *const f32,
         sa: usize,
         o: *mut f32,
         so: usize,
+        (h, w): (usize, usize),
     ) {
-        let r: [__m512; 16] = std::array::from_fn(|k| _mm512_loadu_ps(s.add(k * ss)));
+        let whole = WHOLE;
+        let (mh, mw) = (
+            ((1u32 << h) - 1) as __mmask16,
+            ((1u32 << w) - 1) as __mmask16,
+        );
+        let load = |p: *const f32, m: __mmask16| {
+            if whole {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_loadu_ps(m, p)
+            }
+        };
+        let r: [__m512; 16] = std::array::from_fn(|k| {
+            if WHOLE || k < w {
+                load(s.add(k * ss), mh)
+            } else {
+                _mm512_setzero_ps()
+            }
+        });
         // t[2q], t[2q+1]: rows 2q and 2q+1 interleaved, per lane l entries 4l, 4l+1 | 4l+2, 4l+3
         let t: [__m512d; 16] = std::array::from_fn(|k| {
             let (x, y) = (r[k & !1], r[k | 1]);
@@ -282,29 +323,50 @@ mod x86 {
                 (8 + e, _mm512_shuffle_f32x4::<0xdd>(u, w)),
                 (12 + e, _mm512_shuffle_f32x4::<0xdd>(v, x)),
             ];
-            for (i, col) in cols {
+            for (i, col) in cols.into_iter().filter(|&(i, _)| WHOLE || i < h) {
                 let col = if a.is_null() {
                     col
                 } else {
-                    _mm512_add_ps(_mm512_loadu_ps(a.add(i * sa)), col)
+                    _mm512_add_ps(load(a.add(i * sa), mw), col)
                 };
-                _mm512_storeu_ps(o.add(i * so), col);
+                if whole {
+                    _mm512_storeu_ps(o.add(i * so), col);
+                } else {
+                    _mm512_mask_storeu_ps(o.add(i * so), mw, col);
+                }
             }
         }
     }
 
-    /// 8 × 8 f64: 64-bit interleaves within 128-bit lanes, then two rounds of lane shuffles.
+    /// 8 × 8 f64 (h × w of it, as for f32): 64-bit interleaves within 128-bit lanes, then two
+    /// rounds of lane shuffles.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn tile_avx512_f64(
+    unsafe fn tile_avx512_f64<const WHOLE: bool>(
         s: *const f64,
         ss: usize,
         a: *const f64,
         sa: usize,
         o: *mut f64,
         so: usize,
+        (h, w): (usize, usize),
     ) {
-        let r: [__m512d; 8] = std::array::from_fn(|k| _mm512_loadu_pd(s.add(k * ss)));
+        let whole = WHOLE;
+        let (mh, mw) = (((1u32 << h) - 1) as __mmask8, ((1u32 << w) - 1) as __mmask8);
+        let load = |p: *const f64, m: __mmask8| {
+            if whole {
+                _mm512_loadu_pd(p)
+            } else {
+                _mm512_maskz_loadu_pd(m, p)
+            }
+        };
+        let r: [__m512d; 8] = std::array::from_fn(|k| {
+            if WHOLE || k < w {
+                load(s.add(k * ss), mh)
+            } else {
+                _mm512_setzero_pd()
+            }
+        });
         // t[2q + e]: per lane l, rows 2q, 2q+1 of column 2l + e
         let t: [__m512d; 8] = std::array::from_fn(|k| {
             let (x, y) = (r[k & !1], r[k | 1]);
@@ -325,13 +387,17 @@ mod x86 {
                 (2 + e, _mm512_shuffle_f64x2::<0x88>(v, x)),
                 (6 + e, _mm512_shuffle_f64x2::<0xdd>(v, x)),
             ];
-            for (i, col) in cols {
+            for (i, col) in cols.into_iter().filter(|&(i, _)| WHOLE || i < h) {
                 let col = if a.is_null() {
                     col
                 } else {
-                    _mm512_add_pd(_mm512_loadu_pd(a.add(i * sa)), col)
+                    _mm512_add_pd(load(a.add(i * sa), mw), col)
                 };
-                _mm512_storeu_pd(o.add(i * so), col);
+                if whole {
+                    _mm512_storeu_pd(o.add(i * so), col);
+                } else {
+                    _mm512_mask_storeu_pd(o.add(i * so), mw, col);
+                }
             }
         }
     }
