@@ -134,14 +134,17 @@ impl Optimizer {
         }
     }
 
-    /// One update of every learnable: `values[i] -= Δ(grads[i])`.
+    /// One update of every learnable: `values[i] -= Δ(grads[i])`. Gives the first learnable
+    /// that the update left with an entry out of the float range (±∞ or NaN), if any: checked
+    /// in the same pass.
     pub fn update<T: Real>(
         &self,
         state: &mut State<T>,
         values: &mut [Value<T>],
         grads: &[Value<T>],
-    ) {
+    ) -> Option<usize> {
         state.step += 1;
+        let mut finite = Vec::with_capacity(values.len());
         match *self {
             Optimizer::Adam {
                 lr,
@@ -155,10 +158,12 @@ impl Optimizer {
                 let c2 = T::lit(1.0 - beta2.powi(state.step as i32));
                 let (b1, b2, e, lr) = (T::lit(beta1), T::lit(beta2), T::lit(eps), T::lit(lr));
                 let (one_b1, one_b2) = (T::one() - b1, T::one() - b2);
-                let rule = |x: &mut T, m: &mut T, v: &mut T, g: T| {
+                // the rule, and whether x is still finite
+                let rule = |ok: bool, x: &mut T, m: &mut T, v: &mut T, g: T| {
                     *m = b1 * *m + one_b1 * g;
                     *v = b2 * *v + one_b2 * g * g;
                     *x -= *m / c1 / ((*v / c2).sqrt() + e) * lr;
+                    ok & x.is_finite()
                 };
                 for (((x, g), m), v) in values
                     .iter_mut()
@@ -166,13 +171,13 @@ impl Optimizer {
                     .zip(&mut state.first)
                     .zip(&mut state.second)
                 {
-                    match (x, g, m, v) {
+                    finite.push(match (x, g, m, v) {
                         (
                             Value::Scalar(x),
                             Value::Scalar(g),
                             Value::Scalar(m),
                             Value::Scalar(v),
-                        ) => rule(x, m, v, *g),
+                        ) => rule(true, x, m, v, *g),
                         (
                             Value::Matrix(x),
                             Value::Matrix(g),
@@ -187,36 +192,41 @@ impl Optimizer {
                                 .zip(m.axis_chunks_iter_mut(Axis(0), rows))
                                 .zip(v.axis_chunks_iter_mut(Axis(0), rows))
                                 .collect();
-                            par::for_each(blocks, |(((x, g), m), v)| {
+                            let ok = par::map(blocks, |(((x, g), m), v)| {
                                 Zip::from(x)
                                     .and(g)
                                     .and(m)
                                     .and(v)
-                                    .for_each(|x, &g, m, v| rule(x, m, v, g))
-                            })
+                                    .fold(true, |ok, x, &g, m, v| rule(ok, x, m, v, g))
+                            });
+                            ok.into_iter().all(|ok| ok)
                         }
                         _ => unreachable!("checked optimisation: state matches the learnables"),
-                    }
+                    });
                 }
             }
             Optimizer::Sgd { lr, momentum } => {
                 let (lr, mu) = (T::lit(lr), T::lit(momentum));
-                let rule = |x: &mut T, v: &mut T, g: T| {
+                let rule = |ok: bool, x: &mut T, v: &mut T, g: T| {
                     *v = mu * *v + g;
                     *x -= lr * *v;
+                    ok & x.is_finite()
                 };
                 for ((x, g), v) in values.iter_mut().zip(grads).zip(&mut state.first) {
-                    match (x, g, v) {
-                        (Value::Scalar(x), Value::Scalar(g), Value::Scalar(v)) => rule(x, v, *g),
+                    finite.push(match (x, g, v) {
+                        (Value::Scalar(x), Value::Scalar(g), Value::Scalar(v)) => {
+                            rule(true, x, v, *g)
+                        }
                         (Value::Matrix(x), Value::Matrix(g), Value::Matrix(v)) => Zip::from(x)
                             .and(g)
                             .and(v)
-                            .for_each(|x, &g, v| rule(x, v, g)),
+                            .fold(true, |ok, x, &g, v| rule(ok, x, v, g)),
                         _ => unreachable!("checked optimisation: state matches the learnables"),
-                    }
+                    });
                 }
             }
         }
+        finite.iter().position(|ok| !ok)
     }
 }
 
@@ -242,12 +252,39 @@ mod tests {
         let opt = Optimizer::from_settings(lookup("adam").unwrap(), &[0.1, 0.9, 0.999, 1e-8]);
         let mut st = opt.init::<f64>(&[Type::Scalar]);
         let mut x = vec![Value::Scalar(1.0)];
-        opt.update(&mut st, &mut x, &[Value::Scalar(-3.0)]);
+        assert_eq!(opt.update(&mut st, &mut x, &[Value::Scalar(-3.0)]), None);
         assert!((x[0].scalar() - 1.1).abs() < 1e-8);
         // second step with the same gradient: m̂ = g, v̂ = g² again, so another +0.1
         opt.update(&mut st, &mut x, &[Value::Scalar(-3.0)]);
         assert!((x[0].scalar() - 1.2).abs() < 1e-8, "{}", x[0].scalar());
         assert_eq!(st.step, 2);
+    }
+
+    /// An update that leaves the float range is reported, with the first learnable it hit,
+    /// by both optimisers (the scalar path and the blocks of a matrix).
+    #[test]
+    fn an_update_out_of_range_names_its_learnable() {
+        use ndarray::Array2;
+        for (name, settings) in [
+            ("adam", [1e308, 0.9, 0.999, 1e-8]),
+            ("sgd", [1e308, 0.0, 0.0, 0.0]),
+        ] {
+            let def = lookup(name).unwrap();
+            let opt = Optimizer::from_settings(def, &settings[..def.settings.len()]);
+            let types = [
+                Type::Scalar,
+                Type::Matrix(crate::tensor::Shape::new(300, 200)),
+            ];
+            let mut st = opt.init::<f64>(&types);
+            let mut big = Array2::zeros((300, 200));
+            big[[299, 7]] = 1e308;
+            let mut x = vec![Value::Scalar(1.0), Value::Matrix(big)];
+            let mut g = Array2::zeros((300, 200));
+            g[[299, 7]] = -1.0;
+            let grads = [Value::Scalar(0.0), Value::Matrix(g)];
+            assert_eq!(opt.update(&mut st, &mut x, &grads), Some(1), "{name}");
+            assert_eq!(x[1].matrix()[[299, 7]], f64::INFINITY, "{name}");
+        }
     }
 
     #[test]

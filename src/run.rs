@@ -282,15 +282,18 @@ pub fn update<T: Dispatch>(
     // Gradients below √max keep Adam's and SGD's moments finite, so an update can only
     // overflow where a learnable itself leaves the float range (checked after it).
     let bound = T::max_value().sqrt();
-    let finite = || grads.iter().all(|g| g.all_within(bound));
+    let finite = || {
+        grads
+            .iter()
+            .all(|g| crate::ops::kernel::all_within(g, bound))
+    };
     if !timed(values.profile(), "gradient check", Phase::Update, finite) {
         return Err(Diverged::Gradient);
     }
     let mut next: Vec<Value<T>> = o.over.iter().map(|id| values.take(*id)).collect();
     values.invalidate(dirty);
     let overflow = timed(values.profile(), o.optimizer.name(), Phase::Update, || {
-        o.optimizer.update(state, &mut next, &grads);
-        next.iter().position(|v| !v.all_within(T::infinity()))
+        o.optimizer.update(state, &mut next, &grads)
     });
     for (id, v) in o.over.iter().zip(next) {
         values.set(*id, v);

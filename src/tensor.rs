@@ -181,15 +181,6 @@ impl<T: Real> Value<T> {
         }
     }
 
-    /// Whether every element is finite and smaller than `limit` in magnitude (NaN is not).
-    /// One branch-free pass.
-    pub fn all_within(&self, limit: T) -> bool {
-        match self {
-            Value::Scalar(s) => s.abs() < limit,
-            Value::Matrix(m) => m.iter().fold(true, |ok, v| ok & (v.abs() < limit)),
-        }
-    }
-
     /// Elements in memory order (a scalar is one element).
     pub fn iter(&self) -> Box<dyn Iterator<Item = T> + '_> {
         match self {

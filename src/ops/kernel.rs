@@ -8,7 +8,7 @@
 
 use super::tile::{self, side, Tile};
 use crate::par;
-use crate::tensor::{min_max, Real};
+use crate::tensor::{min_max, Real, Value};
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -51,6 +51,20 @@ pub fn min_max_par<T: Real>(a: &[T]) -> Option<(T, T)> {
             Some((l, h)) => (if lo < l { lo } else { l }, if hi > h { hi } else { h }),
         }))
     })?
+}
+
+/// Whether every entry of v is finite and smaller than `limit` in magnitude (NaN is not): a
+/// branch-free pass in [`blocks`] on [`par`]'s threads.
+pub fn all_within<T: Real>(v: &Value<T>, limit: T) -> bool {
+    match v {
+        Value::Scalar(s) => s.abs() < limit,
+        Value::Matrix(m) => {
+            let m = row_major(m.view());
+            let all = entries(&m);
+            let within = |r: Range<usize>| all[r].iter().fold(true, |ok, v| ok & (v.abs() < limit));
+            per_block((all.len(), 1), within).into_iter().all(|ok| ok)
+        }
+    }
 }
 
 /// Entries per task of an element-wise pass or a reduction: 128 KiB of f32, enough that handing
@@ -380,6 +394,21 @@ mod tests {
             let sum = fold2(&a, &b, 0.0, |s, x, y| s + x * y, |s, l| s + l);
             assert_eq!(sum, want, "len {len}");
         }
+    }
+
+    #[test]
+    fn within_a_limit_over_many_blocks() {
+        let (r, c) = (3 * block_rows(100) + 5, 100);
+        let ok = Array2::from_shape_fn((r, c), |(i, j)| (i * c + j) as f64 % 9.0 - 4.0);
+        assert!(all_within(&Value::Matrix(ok.clone()), 5.0));
+        assert!(!all_within(&Value::Matrix(ok.clone()), 4.0), "4 is not below 4");
+        for bad in [f64::NAN, f64::INFINITY, -7.0] {
+            let mut m = ok.clone();
+            m[[r - 1, c - 1]] = bad; // in the last, ragged block
+            assert!(!all_within(&Value::Matrix(m), 5.0), "{bad}");
+        }
+        assert!(all_within(&Value::Scalar(-4.5), 5.0));
+        assert!(!all_within(&Value::Scalar(f64::NAN), 5.0));
     }
 
     #[test]
