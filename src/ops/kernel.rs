@@ -401,7 +401,10 @@ mod tests {
         let (r, c) = (3 * block_rows(100) + 5, 100);
         let ok = Array2::from_shape_fn((r, c), |(i, j)| (i * c + j) as f64 % 9.0 - 4.0);
         assert!(all_within(&Value::Matrix(ok.clone()), 5.0));
-        assert!(!all_within(&Value::Matrix(ok.clone()), 4.0), "4 is not below 4");
+        assert!(
+            !all_within(&Value::Matrix(ok.clone()), 4.0),
+            "4 is not below 4"
+        );
         for bad in [f64::NAN, f64::INFINITY, -7.0] {
             let mut m = ok.clone();
             m[[r - 1, c - 1]] = bad; // in the last, ragged block
