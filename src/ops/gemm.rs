@@ -14,6 +14,7 @@
 //! matrixmultiply's products, which sum in another order.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
+use super::isa::{self, Isa};
 use super::tile::{self, Tile};
 use crate::par;
 use crate::tensor::Real;
@@ -156,7 +157,7 @@ struct Product<'a, 'b, 'c, T> {
 
 /// Computes p with the best kernel this CPU has.
 fn into<T: Real>(p: Product<'_, '_, '_, T>) {
-    with(isa(), p)
+    with(isa::best(), p)
 }
 
 /// [`into`] with the kernel for `isa`, which this CPU must have.
@@ -172,7 +173,7 @@ fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => sized::<T, 6, 16, 8>(p, x86::avx2::<T, 6, 16>, x86::avx2::<T, 6, 8>),
-        Isa::None => match p.b {
+        Isa::Portable => match p.b {
             Right::Plain(b) => general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c),
             Right::PlusTranspose(g, n) => {
                 let g = ArrayView2::from_shape((n, n), g)
@@ -195,39 +196,6 @@ fn sized<T: Real, const MR: usize, const NR32: usize, const NR64: usize>(
         4 => blocked::<T, MR, NR32>(p, kernel32),
         _ => blocked::<T, MR, NR64>(p, kernel64),
     }
-}
-
-/// The instruction sets the kernel is compiled for.
-#[derive(Clone, Copy, Debug)]
-enum Isa {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// x86-64 without FMA, or another architecture: matrixmultiply.
-    None,
-}
-
-/// The best kernel this CPU can run.
-fn isa() -> Isa {
-    available()[0]
-}
-
-/// The kernels this CPU can run, the best first.
-fn available() -> Vec<Isa> {
-    let mut all = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") {
-            all.push(Isa::Avx512);
-        }
-        if has!("avx2") && has!("fma") {
-            all.push(Isa::Avx2);
-        }
-    }
-    all.push(Isa::None);
-    all
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -416,10 +384,10 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
         out.resize(start + MR * kc, T::zero());
         let panel = &mut out[start..];
         // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel holds
-        // kc rows of MR ≥ h entries and is another allocation; this CPU has `tile::isa()`.
+        // kc rows of MR ≥ h entries and is another allocation; this CPU has `isa::best()`.
         unsafe {
             tile::raw(
-                tile::isa(),
+                isa::best(),
                 (a.as_ptr(), rs as usize),
                 (std::ptr::null(), 0),
                 (panel.as_mut_ptr(), MR),
@@ -510,6 +478,18 @@ mod tests {
                 .all(|(p, q)| p.as_f64().to_bits() == q.as_f64().to_bits())
     }
 
+    /// A kernel's result against the chain: the same bits, or close for matrixmultiply (the
+    /// portable fallback, which sums in another order).
+    fn agrees<T: Real>(isa: Isa, c: &Array2<T>, want: &Array2<T>) -> bool {
+        match isa {
+            Isa::Portable => c
+                .iter()
+                .zip(want)
+                .all(|(x, y)| (*x - *y).abs() <= T::lit(1e-3)),
+            _ => same_bits(c, want),
+        }
+    }
+
     fn operands<T: Real>(m: usize, k: usize, n: usize) -> (Array2<T>, Array2<T>) {
         let a = Array2::from_shape_fn((m, k), |(i, j)| {
             T::lit(((i * 31 + j * 17) % 23) as f64 / 7.3 - 1.1)
@@ -559,19 +539,13 @@ mod tests {
         for (m, k, n) in SHAPES {
             let (a, b) = operands::<T>(m, k, n);
             let want = chain(a.view(), b.view());
-            for isa in available() {
+            for isa in isa::available() {
                 for tasks in [1, 2, 3, 7] {
                     let c = computed(isa, a.view(), Right::Plain(b.view()), Part::Whole, tasks);
-                    if let Isa::None = isa {
-                        // matrixmultiply: another order of summation
-                        let close = c
-                            .iter()
-                            .zip(&want)
-                            .all(|(x, y)| (*x - *y).abs() <= T::lit(1e-3));
-                        assert!(close, "{m}×{k}×{n} with matrixmultiply");
-                    } else {
-                        assert!(same_bits(&c, &want), "{m}×{k}×{n} {isa:?} in {tasks} tasks");
-                    }
+                    assert!(
+                        agrees(isa, &c, &want),
+                        "{m}×{k}×{n} {isa:?} in {tasks} tasks"
+                    );
                 }
             }
             // strided operands: a transposed (columns contiguous), b a transposed copy
@@ -587,19 +561,11 @@ mod tests {
         for (m, n) in [(1, 1), (13, 33), (40, 512), (130, 300), (5, 600)] {
             let (a, g) = operands::<T>(m, n, n);
             let want = chain(a.view(), (&g + &g.t()).view());
-            for isa in available() {
+            for isa in isa::available() {
                 for tasks in [1, 3] {
                     let g = Right::PlusTranspose(g.as_slice().unwrap(), n);
                     let c = computed(isa, a.view(), g, Part::Whole, tasks);
-                    if let Isa::None = isa {
-                        let close = c
-                            .iter()
-                            .zip(&want)
-                            .all(|(x, y)| (*x - *y).abs() <= T::lit(1e-3));
-                        assert!(close, "{m}×{n} with matrixmultiply");
-                    } else {
-                        assert!(same_bits(&c, &want), "{m}×{n} {isa:?} in {tasks} tasks");
-                    }
+                    assert!(agrees(isa, &c, &want), "{m}×{n} {isa:?} in {tasks} tasks");
                 }
             }
             // a transposed g (not row-major) is made row-major first
@@ -630,9 +596,9 @@ mod tests {
                 "the chain is symmetric"
             );
             assert!(same_bits(&gram(m.view()), &want), "{r}×{c}");
-            let kernels = available()
+            let kernels = isa::available()
                 .into_iter()
-                .filter(|isa| !matches!(isa, Isa::None));
+                .filter(|isa| !matches!(isa, Isa::Portable));
             for (isa, tasks) in kernels.flat_map(|isa| [1, 3, 5].map(|t| (isa, t))) {
                 let got = computed(isa, m.t(), Right::Plain(m.view()), Part::Upper, tasks);
                 let same = |i: usize, j: usize| {

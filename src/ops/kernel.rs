@@ -335,7 +335,7 @@ pub fn mirror_upper<T: Real>(m: &mut Array2<T>) {
             .unwrap_or_else(|| unreachable!("row-major"))
             .as_mut_ptr(),
     );
-    let isa = tile::isa();
+    let isa = super::isa::best();
     per_block((n, n), |rows| {
         for strip in strips(&rows, side::<T>()) {
             let (i0, i1) = (rows.start + strip.start, rows.start + strip.end);

@@ -28,6 +28,7 @@ mod concat;
 mod fill;
 pub(crate) mod gemm;
 mod gram;
+mod isa;
 pub(crate) mod kernel;
 mod load;
 mod loss;

@@ -4,6 +4,7 @@
 //! entry. A transpose only moves entries, and `a + b` adds the same two numbers in either
 //! order, so every path gives the same bits.
 
+use super::isa::{self, Isa};
 use crate::tensor::Real;
 use std::any::TypeId;
 use std::ops::Range;
@@ -54,7 +55,7 @@ pub fn transpose<T: Real>(
     // SAFETY: just checked: each tile lies in its slice, and `out` is borrowed mutably alone.
     unsafe {
         raw(
-            isa(),
+            isa::best(),
             (src.at.as_ptr(), src.stride),
             (a, sa),
             (out.as_mut_ptr(), out_stride),
@@ -173,39 +174,6 @@ unsafe fn tiled<T: Real>(
 /// against walking whole rows of tiles.
 pub const BLOCK: usize = 64;
 
-/// The instruction sets a tile can be moved with.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Isa {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    Scalar,
-}
-
-/// The best this CPU has (looked up once).
-pub fn isa() -> Isa {
-    static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-    *BEST.get_or_init(|| available()[0])
-}
-
-/// What this CPU has, the best first.
-fn available() -> Vec<Isa> {
-    let mut all = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") {
-            all.push(Isa::Avx512);
-        }
-        if has!("avx2") {
-            all.push(Isa::Avx2);
-        }
-    }
-    all.push(Isa::Scalar);
-    all
-}
-
 /// The register transposes. Each reads the `side` rows of `s` (`ss` apart), writes the tile's
 /// transpose to `o` (rows `so` apart), adding the rows of `a` (`sa` apart) unless `a` is null.
 #[cfg(target_arch = "x86_64")]
@@ -261,8 +229,181 @@ mod x86 {
         }
     }
 
-    /// 16 × 16 f32 (h × w of it unless WHOLE: the rest of the registers is zero and is not stored): 32-bit,
-    /// then 64-bit interleaves within 128-bit lanes, then two rounds of 128-bit lane shuffles.
+    /// What the AVX-512 tile kernels do alike for f32 and f64: a register of T and its mask.
+    trait Zmm: Sized {
+        type V: Copy;
+        type M: Copy;
+        /// The mask of the first n lanes.
+        fn mask(n: usize) -> Self::M;
+        /// The zero register.
+        unsafe fn zero() -> Self::V;
+        /// All lanes (WHOLE), or those in m and zeros elsewhere.
+        unsafe fn load<const WHOLE: bool>(p: *const Self, m: Self::M) -> Self::V;
+        /// All lanes (WHOLE), or those in m.
+        unsafe fn store<const WHOLE: bool>(p: *mut Self, m: Self::M, v: Self::V);
+        unsafe fn add(x: Self::V, y: Self::V) -> Self::V;
+        /// The same bits as 16 f32 lanes, and back.
+        unsafe fn to_ps(v: Self::V) -> __m512;
+        unsafe fn from_ps(v: __m512) -> Self::V;
+    }
+
+    /// A register unchanged (the f32 casts of [`Zmm`]).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn same(v: __m512) -> __m512 {
+        v
+    }
+
+    /// [`Zmm`] for a type from its intrinsics: register and mask types, then zero, load,
+    /// masked load, store, masked store, add.
+    macro_rules! zmm {
+        ($t:ty, $v:ty, $m:ty, $zero:ident, $load:ident, $mload:ident, $store:ident, $mstore:ident, $add:ident, $to:ident, $from:ident) => {
+            impl Zmm for $t {
+                type V = $v;
+                type M = $m;
+                fn mask(n: usize) -> $m {
+                    ((1u32 << n) - 1) as $m
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn zero() -> $v {
+                    $zero()
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn load<const WHOLE: bool>(p: *const $t, m: $m) -> $v {
+                    if WHOLE {
+                        $load(p)
+                    } else {
+                        $mload(m, p)
+                    }
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn store<const WHOLE: bool>(p: *mut $t, m: $m, v: $v) {
+                    if WHOLE {
+                        $store(p, v)
+                    } else {
+                        $mstore(p, m, v)
+                    }
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn add(x: $v, y: $v) -> $v {
+                    $add(x, y)
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn to_ps(v: $v) -> __m512 {
+                    $to(v)
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn from_ps(v: __m512) -> $v {
+                    $from(v)
+                }
+            }
+        };
+    }
+
+    zmm!(
+        f32,
+        __m512,
+        __mmask16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_maskz_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_mask_storeu_ps,
+        _mm512_add_ps,
+        same,
+        same
+    );
+    zmm!(
+        f64,
+        __m512d,
+        __mmask8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_maskz_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_mask_storeu_pd,
+        _mm512_add_pd,
+        _mm512_castpd_ps,
+        _mm512_castps_pd
+    );
+
+    /// A tile's N source rows: the first w of them, h entries each (all, if WHOLE); the other
+    /// registers and lanes zero.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn rows<T: Zmm, const N: usize, const WHOLE: bool>(
+        s: *const T,
+        ss: usize,
+        (h, w): (usize, usize),
+    ) -> [T::V; N] {
+        std::array::from_fn(|k| {
+            if WHOLE || k < w {
+                T::load::<WHOLE>(s.add(k * ss), T::mask(h))
+            } else {
+                T::zero()
+            }
+        })
+    }
+
+    /// Stores the transposed tile's rows `cols` (row number, register) that are below h, w
+    /// entries each (all, if WHOLE), adding a's rows unless a is null.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn put<T: Zmm, const WHOLE: bool>(
+        cols: [(usize, T::V); 4],
+        (a, sa): (*const T, usize),
+        (o, so): (*mut T, usize),
+        (h, w): (usize, usize),
+    ) {
+        for (i, col) in cols.into_iter().filter(|&(i, _)| WHOLE || i < h) {
+            let col = if a.is_null() {
+                col
+            } else {
+                T::add(T::load::<WHOLE>(a.add(i * sa), T::mask(w)), col)
+            };
+            T::store::<WHOLE>(o.add(i * so), T::mask(w), col);
+        }
+    }
+
+    /// The two rounds of 128-bit lane shuffles that end both transposes, then [`put`]: `q[k]`
+    /// holds, in its 128-bit lane l, the k-th quarter of output row e + step·l; those four rows
+    /// are stored.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn lanes<T: Zmm, const WHOLE: bool>(
+        q: [T::V; 4],
+        (e, step): (usize, usize),
+        a: (*const T, usize),
+        o: (*mut T, usize),
+        hw: (usize, usize),
+    ) {
+        let [p, q, r, s] = q.map(|v| T::to_ps(v));
+        let (u, v) = (
+            _mm512_shuffle_f32x4::<0x88>(p, q),
+            _mm512_shuffle_f32x4::<0xdd>(p, q),
+        );
+        let (w, x) = (
+            _mm512_shuffle_f32x4::<0x88>(r, s),
+            _mm512_shuffle_f32x4::<0xdd>(r, s),
+        );
+        let rows = [
+            _mm512_shuffle_f32x4::<0x88>(u, w),
+            _mm512_shuffle_f32x4::<0x88>(v, x),
+            _mm512_shuffle_f32x4::<0xdd>(u, w),
+            _mm512_shuffle_f32x4::<0xdd>(v, x),
+        ];
+        let cols = std::array::from_fn(|l| (e + step * l, T::from_ps(rows[l])));
+        put::<T, WHOLE>(cols, a, o, hw);
+    }
+
+    /// 16 × 16 f32 (h × w of it unless WHOLE): 32-bit, then 64-bit interleaves within 128-bit
+    /// lanes, then two rounds of 128-bit lane shuffles.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn tile_avx512_f32<const WHOLE: bool>(
@@ -272,27 +413,9 @@ mod x86 {
         sa: usize,
         o: *mut f32,
         so: usize,
-        (h, w): (usize, usize),
+        hw: (usize, usize),
     ) {
-        let whole = WHOLE;
-        let (mh, mw) = (
-            ((1u32 << h) - 1) as __mmask16,
-            ((1u32 << w) - 1) as __mmask16,
-        );
-        let load = |p: *const f32, m: __mmask16| {
-            if whole {
-                _mm512_loadu_ps(p)
-            } else {
-                _mm512_maskz_loadu_ps(m, p)
-            }
-        };
-        let r: [__m512; 16] = std::array::from_fn(|k| {
-            if WHOLE || k < w {
-                load(s.add(k * ss), mh)
-            } else {
-                _mm512_setzero_ps()
-            }
-        });
+        let r: [__m512; 16] = rows::<f32, 16, WHOLE>(s, ss, hw);
         // t[2q], t[2q+1]: rows 2q and 2q+1 interleaved, per lane l entries 4l, 4l+1 | 4l+2, 4l+3
         let t: [__m512d; 16] = std::array::from_fn(|k| {
             let (x, y) = (r[k & !1], r[k | 1]);
@@ -313,33 +436,13 @@ mod x86 {
             })
         });
         for e in 0..4 {
-            let u = _mm512_shuffle_f32x4::<0x88>(c[e], c[4 + e]);
-            let v = _mm512_shuffle_f32x4::<0xdd>(c[e], c[4 + e]);
-            let w = _mm512_shuffle_f32x4::<0x88>(c[8 + e], c[12 + e]);
-            let x = _mm512_shuffle_f32x4::<0xdd>(c[8 + e], c[12 + e]);
-            let cols = [
-                (e, _mm512_shuffle_f32x4::<0x88>(u, w)),
-                (4 + e, _mm512_shuffle_f32x4::<0x88>(v, x)),
-                (8 + e, _mm512_shuffle_f32x4::<0xdd>(u, w)),
-                (12 + e, _mm512_shuffle_f32x4::<0xdd>(v, x)),
-            ];
-            for (i, col) in cols.into_iter().filter(|&(i, _)| WHOLE || i < h) {
-                let col = if a.is_null() {
-                    col
-                } else {
-                    _mm512_add_ps(load(a.add(i * sa), mw), col)
-                };
-                if whole {
-                    _mm512_storeu_ps(o.add(i * so), col);
-                } else {
-                    _mm512_mask_storeu_ps(o.add(i * so), mw, col);
-                }
-            }
+            let quarters = [c[e], c[4 + e], c[8 + e], c[12 + e]];
+            lanes::<f32, WHOLE>(quarters, (e, 4), (a, sa), (o, so), hw);
         }
     }
 
-    /// 8 × 8 f64 (h × w of it, as for f32): 64-bit interleaves within 128-bit lanes, then two
-    /// rounds of lane shuffles.
+    /// 8 × 8 f64 (h × w of it unless WHOLE): 64-bit interleaves within 128-bit lanes, then
+    /// two rounds of lane shuffles.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn tile_avx512_f64<const WHOLE: bool>(
@@ -349,24 +452,9 @@ mod x86 {
         sa: usize,
         o: *mut f64,
         so: usize,
-        (h, w): (usize, usize),
+        hw: (usize, usize),
     ) {
-        let whole = WHOLE;
-        let (mh, mw) = (((1u32 << h) - 1) as __mmask8, ((1u32 << w) - 1) as __mmask8);
-        let load = |p: *const f64, m: __mmask8| {
-            if whole {
-                _mm512_loadu_pd(p)
-            } else {
-                _mm512_maskz_loadu_pd(m, p)
-            }
-        };
-        let r: [__m512d; 8] = std::array::from_fn(|k| {
-            if WHOLE || k < w {
-                load(s.add(k * ss), mh)
-            } else {
-                _mm512_setzero_pd()
-            }
-        });
+        let r: [__m512d; 8] = rows::<f64, 8, WHOLE>(s, ss, hw);
         // t[2q + e]: per lane l, rows 2q, 2q+1 of column 2l + e
         let t: [__m512d; 8] = std::array::from_fn(|k| {
             let (x, y) = (r[k & !1], r[k | 1]);
@@ -377,28 +465,8 @@ mod x86 {
             }
         });
         for e in 0..2 {
-            let u = _mm512_shuffle_f64x2::<0x88>(t[e], t[2 + e]);
-            let v = _mm512_shuffle_f64x2::<0xdd>(t[e], t[2 + e]);
-            let w = _mm512_shuffle_f64x2::<0x88>(t[4 + e], t[6 + e]);
-            let x = _mm512_shuffle_f64x2::<0xdd>(t[4 + e], t[6 + e]);
-            let cols = [
-                (e, _mm512_shuffle_f64x2::<0x88>(u, w)),
-                (4 + e, _mm512_shuffle_f64x2::<0xdd>(u, w)),
-                (2 + e, _mm512_shuffle_f64x2::<0x88>(v, x)),
-                (6 + e, _mm512_shuffle_f64x2::<0xdd>(v, x)),
-            ];
-            for (i, col) in cols.into_iter().filter(|&(i, _)| WHOLE || i < h) {
-                let col = if a.is_null() {
-                    col
-                } else {
-                    _mm512_add_pd(load(a.add(i * sa), mw), col)
-                };
-                if whole {
-                    _mm512_storeu_pd(o.add(i * so), col);
-                } else {
-                    _mm512_mask_storeu_pd(o.add(i * so), mw, col);
-                }
-            }
+            let quarters = [t[e], t[2 + e], t[4 + e], t[6 + e]];
+            lanes::<f64, WHOLE>(quarters, (e, 2), (a, sa), (o, so), hw);
         }
     }
 
@@ -535,7 +603,7 @@ mod tests {
                             want[i * so + j] = if with_add { add[i * sa + j] + v } else { v };
                         }
                     }
-                    for isa in available() {
+                    for isa in isa::available() {
                         let mut out = vec![T::nan(); h * so];
                         let a = if with_add {
                             add.as_ptr()
