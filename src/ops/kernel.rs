@@ -1,6 +1,7 @@
 //! Loops several primitives share, written so the compiler vectorises them: sums with a fixed
 //! number of independent running lanes (deterministic, whatever the machine), and transposes
-//! in square tiles (a plain strided transpose misses the cache on every read or every write).
+//! made of [`super::tile`]'s register-sized tiles (a plain strided transpose misses the cache
+//! on every read or every write, and the compiler does not vectorise one).
 //!
 //! Passes over a matrix are cut into tasks for [`par`]: row blocks ([`blocks`]). Products are
 //! in [`super::gemm`]. Every function here gives the same bits on every run and
