@@ -280,7 +280,7 @@ pub fn update<T: Dispatch>(
 ) -> Result<(), Diverged> {
     let grads = grad::backward(graph, values, o.loss, &o.over, relevant);
     // Gradients below √max keep Adam's and SGD's moments finite, so an update can only
-    // overflow where a learnable itself leaves the float range (checked after it).
+    // overflow where a learnable itself leaves the float range (checked in the update's pass).
     let bound = T::max_value().sqrt();
     let finite = || {
         grads

@@ -85,8 +85,8 @@ pub unsafe fn raw<T: Real>(
         // SAFETY: as the caller promised; the casts are to T's own type.
         unsafe {
             match isa {
-                Isa::Avx512 if f32s => return x86::avx512_f32(f32(), hw),
-                Isa::Avx512 if f64s => return x86::avx512_f64(f64(), hw),
+                Isa::Avx512 if f32s => return x86::avx512::<f32>(f32(), hw),
+                Isa::Avx512 if f64s => return x86::avx512::<f64>(f64(), hw),
                 Isa::Avx2 if f32s => return x86::avx2_f32(f32(), hw),
                 Isa::Avx2 if f64s => return x86::avx2_f64(f64(), hw),
                 _ => {}
@@ -179,31 +179,19 @@ pub const BLOCK: usize = 64;
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{tiled, Region};
+    use crate::tensor::Real;
     use std::arch::x86_64::*;
 
     /// A region through AVX-512 registers, ragged tiles too (masked loads and stores).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn avx512_f32(r: Region<f32>, hw: (usize, usize)) {
+    pub(super) unsafe fn avx512<T: Real + Zmm>(r: Region<T>, hw: (usize, usize)) {
+        let side = super::side::<T>();
         unsafe {
             tiled(r, hw, true, |((s, ss), (a, sa), (o, so)), hw| {
-                if hw == (16, 16) {
-                    tile_avx512_f32::<true>(s, ss, a, sa, o, so, hw)
+                if hw == (side, side) {
+                    T::tile::<true>((s, ss), (a, sa), (o, so), hw)
                 } else {
-                    tile_avx512_f32::<false>(s, ss, a, sa, o, so, hw)
-                }
-            })
-        }
-    }
-
-    /// A region through AVX-512 registers, ragged tiles too (masked loads and stores).
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn avx512_f64(r: Region<f64>, hw: (usize, usize)) {
-        unsafe {
-            tiled(r, hw, true, |((s, ss), (a, sa), (o, so)), hw| {
-                if hw == (8, 8) {
-                    tile_avx512_f64::<true>(s, ss, a, sa, o, so, hw)
-                } else {
-                    tile_avx512_f64::<false>(s, ss, a, sa, o, so, hw)
+                    T::tile::<false>((s, ss), (a, sa), (o, so), hw)
                 }
             })
         }
@@ -230,7 +218,7 @@ mod x86 {
     }
 
     /// What the AVX-512 tile kernels do alike for f32 and f64: a register of T and its mask.
-    trait Zmm: Sized {
+    pub(super) trait Zmm: Sized {
         type V: Copy;
         type M: Copy;
         /// The mask of the first n lanes.
@@ -245,6 +233,13 @@ mod x86 {
         /// The same bits as 16 f32 lanes, and back.
         unsafe fn to_ps(v: Self::V) -> __m512;
         unsafe fn from_ps(v: __m512) -> Self::V;
+        /// The type's tile kernel: [`tile_avx512_f32`] or [`tile_avx512_f64`].
+        unsafe fn tile<const WHOLE: bool>(
+            s: (*const Self, usize),
+            a: (*const Self, usize),
+            o: (*mut Self, usize),
+            hw: (usize, usize),
+        );
     }
 
     /// A register unchanged (the f32 casts of [`Zmm`]).
@@ -257,7 +252,7 @@ mod x86 {
     /// [`Zmm`] for a type from its intrinsics: register and mask types, then zero, load,
     /// masked load, store, masked store, add.
     macro_rules! zmm {
-        ($t:ty, $v:ty, $m:ty, $zero:ident, $load:ident, $mload:ident, $store:ident, $mstore:ident, $add:ident, $to:ident, $from:ident) => {
+        ($t:ty, $v:ty, $m:ty, $zero:ident, $load:ident, $mload:ident, $store:ident, $mstore:ident, $add:ident, $to:ident, $from:ident, $tile:ident) => {
             impl Zmm for $t {
                 type V = $v;
                 type M = $m;
@@ -302,6 +297,16 @@ mod x86 {
                 unsafe fn from_ps(v: __m512) -> $v {
                     $from(v)
                 }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn tile<const WHOLE: bool>(
+                    (s, ss): (*const $t, usize),
+                    (a, sa): (*const $t, usize),
+                    (o, so): (*mut $t, usize),
+                    hw: (usize, usize),
+                ) {
+                    $tile::<WHOLE>(s, ss, a, sa, o, so, hw)
+                }
             }
         };
     }
@@ -317,7 +322,8 @@ mod x86 {
         _mm512_mask_storeu_ps,
         _mm512_add_ps,
         same,
-        same
+        same,
+        tile_avx512_f32
     );
     zmm!(
         f64,
@@ -330,7 +336,8 @@ mod x86 {
         _mm512_mask_storeu_pd,
         _mm512_add_pd,
         _mm512_castpd_ps,
-        _mm512_castps_pd
+        _mm512_castps_pd,
+        tile_avx512_f64
     );
 
     /// A tile's N source rows: the first w of them, h entries each (all, if WHOLE); the other
