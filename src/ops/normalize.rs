@@ -6,6 +6,7 @@ use super::{
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
+use std::mem::MaybeUninit;
 
 pub struct Normalize;
 
@@ -70,7 +71,13 @@ struct Block<T> {
 
 /// One row block of the gradient in one pass: out = cr·g, the block's sums in
 /// [`kernel::fold2`]'s lanes and a vectorised test for lo and hi.
-fn block<T: Real>(out: &mut [T], g: &[T], m: &[T], (lo, hi): (T, T), cr: T) -> Block<T> {
+fn block<T: Real>(
+    out: &mut [MaybeUninit<T>],
+    g: &[T],
+    m: &[T],
+    (lo, hi): (T, T),
+    cr: T,
+) -> Block<T> {
     const L: usize = kernel::LANES;
     let (mut s, mut sv) = ([T::zero(); L], [T::zero(); L]);
     let mut holds = [false; L];
@@ -82,7 +89,7 @@ fn block<T: Real>(out: &mut [T], g: &[T], m: &[T], (lo, hi): (T, T), cr: T) -> B
         .zip(m.chunks_exact(L));
     for ((o, g), m) in chunks {
         for l in 0..L {
-            o[l] = g[l] * cr;
+            o[l].write(g[l] * cr);
             s[l] += g[l];
             sv[l] += g[l] * (m[l] - lo);
             holds[l] |= m[l] == lo || m[l] == hi;
@@ -90,7 +97,7 @@ fn block<T: Real>(out: &mut [T], g: &[T], m: &[T], (lo, hi): (T, T), cr: T) -> B
     }
     let (mut ts, mut tsv, mut th) = (T::zero(), T::zero(), false);
     for ((o, &g), &m) in g_tail.iter_mut().zip(&g[whole..]).zip(&m[whole..]) {
-        *o = g * cr;
+        o.write(g * cr);
         ts += g;
         tsv += g * (m - lo);
         th |= m == lo || m == hi;
@@ -145,10 +152,13 @@ impl<T: Real> Op<T> for Normalize {
         let (mr, gr) = (kernel::row_major(m.view()), kernel::row_major(g.view()));
         let (all, g, cols) = (kernel::entries(&mr), kernel::entries(&gr), m.ncols());
         // one pass: dm = c·g/r, the sums, and which blocks hold the extremes
-        let (mut dm, blocks) = kernel::build_with(m.dim(), |rows, out| {
-            let span = rows.start * cols..rows.end * cols;
-            block(out, &g[span.clone()], &all[span], (lo, hi), cr)
-        });
+        // SAFETY: `block` writes every entry of its block.
+        let (mut dm, blocks) = unsafe {
+            kernel::build_with(m.dim(), |rows, out| {
+                let span = rows.start * cols..rows.end * cols;
+                block(out, &g[span.clone()], &all[span], (lo, hi), cr)
+            })
+        };
         let add = |s: T, b: T| s + b;
         let sum_g = blocks.iter().map(|b| b.sum_g).fold(T::zero(), add);
         let sum_gz = blocks.iter().map(|b| b.sum_gv).fold(T::zero(), add) / r;

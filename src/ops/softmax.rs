@@ -90,21 +90,28 @@ impl Axis {
         lane: &[L],
         h: impl Fn(T, T, L) -> T + Sync,
     ) -> Array2<T> {
-        kernel::build((r, c), |rows, out| {
-            let span = rows.start * c..rows.end * c;
-            let cells = out.chunks_exact_mut(c.max(1)).zip(
-                a[span.clone()]
-                    .chunks_exact(c.max(1))
-                    .zip(b[span].chunks_exact(c.max(1))),
-            );
-            for (i, (o, (x, y))) in rows.zip(cells) {
-                let cells = o.iter_mut().zip(x.iter().zip(y));
-                match self {
-                    Axis::Rows => cells.for_each(|(o, (&x, &y))| *o = h(x, y, lane[i])),
-                    Axis::Cols => (cells.zip(lane)).for_each(|((o, (&x, &y)), &l)| *o = h(x, y, l)),
+        // SAFETY: every entry of every row of the block is written.
+        unsafe {
+            kernel::build((r, c), |rows, out| {
+                let span = rows.start * c..rows.end * c;
+                let cells = out.chunks_exact_mut(c.max(1)).zip(
+                    a[span.clone()]
+                        .chunks_exact(c.max(1))
+                        .zip(b[span].chunks_exact(c.max(1))),
+                );
+                for (i, (o, (x, y))) in rows.zip(cells) {
+                    let cells = o.iter_mut().zip(x.iter().zip(y));
+                    match self {
+                        Axis::Rows => cells.for_each(|(o, (&x, &y))| {
+                            o.write(h(x, y, lane[i]));
+                        }),
+                        Axis::Cols => (cells.zip(lane)).for_each(|((o, (&x, &y)), &l)| {
+                            o.write(h(x, y, l));
+                        }),
+                    }
                 }
-            }
-        })
+            })
+        }
     }
 }
 
