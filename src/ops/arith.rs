@@ -74,12 +74,12 @@ impl<P: Pairwise, T: Real> Op<T> for Binary<P> {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let (ty, s) = frame(&[y]);
-        let [a, b, y, g] = [x[0], x[1], y, g].map(|v| spread(v, s));
+        let [a, b, y, g] = [x[0], x[1], y, &g].map(|v| spread(v, s));
         let part = |i: usize, d: fn(T, T, T) -> T| {
             needs[i].then(|| {
                 let dv = Zip::from(&a)
@@ -368,7 +368,7 @@ mod tests {
             let (x, e) = (Value::Scalar(x), Value::Scalar(e));
             let a = attrs(p, &[]);
             let y = op.forward(&[&x, &e], &a, &FakeIo).unwrap();
-            let g = op.backward(&[&x, &e], &y, &Value::Scalar(1.0), &a, &[true, true]);
+            let g = op.backward(&[&x, &e], &y, Value::Scalar(1.0), &a, &[true, true]);
             (
                 g[0].as_ref().unwrap().scalar(),
                 g[1].as_ref().unwrap().scalar(),
@@ -387,7 +387,7 @@ mod tests {
         let (a, b) = (matrix(3, 4, 1), Value::Scalar(0.7));
         let a2 = attrs(prim("mul"), &[]);
         let y = op.forward(&[&a, &b], &a2, &FakeIo).unwrap();
-        let g = op.backward(&[&a, &b], &y, &y, &a2, &[false, true]);
+        let g = op.backward(&[&a, &b], &y, y.clone(), &a2, &[false, true]);
         assert!(g[0].is_none() && matches!(g[1], Some(Value::Scalar(_))));
     }
 

@@ -66,7 +66,7 @@ impl<T: Real> Op<T> for Clamp {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {
@@ -144,7 +144,7 @@ mod tests {
         let refs: Vec<&Value<f64>> = x.iter().collect();
         let y = op.forward(&refs, &a, &FakeIo).unwrap();
         let g = rows(1, 4, &[1., 2., 4., 8.]);
-        let d = op.backward(&refs, &y, &g, &a, &[true, true, true]);
+        let d = op.backward(&refs, &y, g, &a, &[true, true, true]);
         let d: Vec<Value<f64>> = d.into_iter().map(Option::unwrap).collect();
         assert_eq!(
             d,

@@ -151,7 +151,7 @@ impl<T: Real> Op<T> for Concat {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {

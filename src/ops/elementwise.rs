@@ -62,16 +62,16 @@ impl<P: Pointwise, T: Real> Op<T> for Unary<P> {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let dx = match (x[0], y, g) {
             (Value::Scalar(x), Value::Scalar(y), Value::Scalar(g)) => {
-                Value::Scalar(*g * P::df(*x, *y))
+                Value::Scalar(g * P::df(*x, *y))
             }
-            (Value::Matrix(x), Value::Matrix(y), Value::Matrix(g)) => {
-                let mut d = g.clone();
+            (Value::Matrix(x), Value::Matrix(y), Value::Matrix(mut d)) => {
+                // g's buffer becomes dx
                 ndarray::Zip::from(&mut d)
                     .and(x)
                     .and(y)

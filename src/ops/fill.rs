@@ -101,7 +101,7 @@ impl<T: Real> Op<T> for Fill {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {

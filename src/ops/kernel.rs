@@ -120,25 +120,13 @@ pub fn each_block<T: Send, R: Send>(
 /// # Safety
 /// `fill` must write every entry of the block it is given.
 pub unsafe fn build<T: Real>(
-    shape: (usize, usize),
+    (rows, cols): (usize, usize),
     fill: impl Fn(Range<usize>, &mut [MaybeUninit<T>]) + Sync,
 ) -> Array2<T> {
-    // SAFETY: passed on to the caller.
-    unsafe { build_with(shape, fill).0 }
-}
-
-/// [`build`], also giving what `fill` returned for each block, in block order.
-///
-/// # Safety
-/// `fill` must write every entry of the block it is given.
-pub unsafe fn build_with<T: Real, R: Send>(
-    (rows, cols): (usize, usize),
-    fill: impl Fn(Range<usize>, &mut [MaybeUninit<T>]) -> R + Sync,
-) -> (Array2<T>, Vec<R>) {
     let mut out = Box::<[T]>::new_uninit_slice(rows * cols);
-    let parts = each_block(&mut out, (rows, cols), fill);
+    each_block(&mut out, (rows, cols), fill);
     // SAFETY: the blocks cover every entry, and the caller promised that fill wrote them all.
-    (unsafe { assume_matrix(out, (rows, cols)) }, parts)
+    unsafe { assume_matrix(out, (rows, cols)) }
 }
 
 /// The r × c row-major matrix of the given entries.
@@ -309,6 +297,22 @@ pub fn row_major<T: Real>(m: ArrayView2<'_, T>) -> CowArray<'_, T, Ix2> {
     } else {
         CowArray::from(m.as_standard_layout().into_owned())
     }
+}
+
+/// m itself if it is row-major, else its entries copied into row-major order: for a
+/// gradient a primitive writes its result over.
+pub fn into_row_major<T: Real>(m: Array2<T>) -> Array2<T> {
+    if m.is_standard_layout() {
+        m
+    } else {
+        m.as_standard_layout().into_owned()
+    }
+}
+
+/// The slice behind a row-major matrix from [`into_row_major`], to write.
+pub fn entries_mut<T: Real>(m: &mut Array2<T>) -> &mut [T] {
+    m.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("into_row_major gives row-major"))
 }
 
 /// The slice behind a row-major matrix from [`row_major`].

@@ -59,7 +59,7 @@ impl<T: Real> Op<T> for Load {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
-        _: &Value<T>,
+        _: Value<T>,
         _: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {

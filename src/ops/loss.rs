@@ -129,7 +129,7 @@ impl<T: Real> Op<T> for Loss {
         &self,
         x: &[&Value<T>],
         out: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         attrs: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {

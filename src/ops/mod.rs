@@ -348,12 +348,14 @@ pub trait Op<T: Real> {
     /// Vector-Jacobian product: given the gradient of a scalar with respect to the output,
     /// returns one entry per edge input: its gradient, or `None` where `needs[i]` is false
     /// (the engine does not want it). `output` is the forward result (softmax, sigmoid and
-    /// normalize use it).
+    /// normalize use it). `grad` is the primitive's to keep: an element-wise rule may write
+    /// its result over it (its entries were just written, so they are in the cache, and no
+    /// new buffer is touched).
     fn backward(
         &self,
         inputs: &[&Value<T>],
         output: &Value<T>,
-        grad: &Value<T>,
+        grad: Value<T>,
         attrs: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>>;

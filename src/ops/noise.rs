@@ -142,7 +142,7 @@ impl<T: Real> Op<T> for Noise {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
-        _: &Value<T>,
+        _: Value<T>,
         _: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {

@@ -6,7 +6,6 @@ use super::{
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
-use std::mem::MaybeUninit;
 
 pub struct Normalize;
 
@@ -69,38 +68,28 @@ struct Block<T> {
     holds: bool,
 }
 
-/// One row block of the gradient in one pass: out = cr·g, the block's sums in
-/// [`kernel::fold2`]'s lanes and a vectorised test for lo and hi.
-fn block<T: Real>(
-    out: &mut [MaybeUninit<T>],
-    g: &[T],
-    m: &[T],
-    (lo, hi): (T, T),
-    cr: T,
-) -> Block<T> {
+/// One row block of the gradient in one pass, written over g: g = cr·g, the block's sums (of
+/// g as given) in [`kernel::fold2`]'s lanes and a vectorised test for lo and hi.
+fn block<T: Real>(g: &mut [T], m: &[T], (lo, hi): (T, T), cr: T) -> Block<T> {
     const L: usize = kernel::LANES;
     let (mut s, mut sv) = ([T::zero(); L], [T::zero(); L]);
     let mut holds = [false; L];
-    let whole = out.len() - out.len() % L;
-    let (o, g_tail) = out.split_at_mut(whole);
-    let chunks = o
-        .chunks_exact_mut(L)
-        .zip(g.chunks_exact(L))
-        .zip(m.chunks_exact(L));
-    for ((o, g), m) in chunks {
+    let whole = g.len() - g.len() % L;
+    let (g, g_tail) = g.split_at_mut(whole);
+    for (g, m) in g.chunks_exact_mut(L).zip(m.chunks_exact(L)) {
         for l in 0..L {
-            o[l].write(g[l] * cr);
             s[l] += g[l];
             sv[l] += g[l] * (m[l] - lo);
             holds[l] |= m[l] == lo || m[l] == hi;
+            g[l] *= cr;
         }
     }
     let (mut ts, mut tsv, mut th) = (T::zero(), T::zero(), false);
-    for ((o, &g), &m) in g_tail.iter_mut().zip(&g[whole..]).zip(&m[whole..]) {
-        o.write(g * cr);
-        ts += g;
-        tsv += g * (m - lo);
+    for (g, &m) in g_tail.iter_mut().zip(&m[whole..]) {
+        ts += *g;
+        tsv += *g * (m - lo);
         th |= m == lo || m == hi;
+        *g *= cr;
     }
     let join = |lanes: [T; L], tail: T| lanes.iter().fold(T::zero(), |a, &l| a + l) + tail;
     Block {
@@ -138,27 +127,25 @@ impl<T: Real> Op<T> for Normalize {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         attrs: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
-        let (m, g) = (x[0].matrix(), g.matrix());
+        let m = x[0].matrix();
         let (lo, hi) = kernel::Extremes::values(m);
         let r = hi - lo;
         if r == T::zero() {
             return vec![Some(Value::zeros(x[0].ty()))];
         }
         let cr = scale::<T>(attrs).0 / r;
-        let (mr, gr) = (kernel::row_major(m.view()), kernel::row_major(g.view()));
-        let (all, g, cols) = (kernel::entries(&mr), kernel::entries(&gr), m.ncols());
-        // one pass: dm = c·g/r, the sums, and which blocks hold the extremes
-        // SAFETY: `block` writes every entry of its block.
-        let (mut dm, blocks) = unsafe {
-            kernel::build_with(m.dim(), |rows, out| {
-                let span = rows.start * cols..rows.end * cols;
-                block(out, &g[span.clone()], &all[span], (lo, hi), cr)
-            })
-        };
+        let mr = kernel::row_major(m.view());
+        let (all, cols) = (kernel::entries(&mr), m.ncols());
+        // one pass over g, written over by dm = c·g/r: the sums, and which blocks hold the
+        // extremes
+        let mut dm = kernel::into_row_major(g.into_matrix());
+        let blocks = kernel::each_block(kernel::entries_mut(&mut dm), m.dim(), |rows, g| {
+            block(g, &all[rows.start * cols..rows.end * cols], (lo, hi), cr)
+        });
         let add = |s: T, b: T| s + b;
         let sum_g = blocks.iter().map(|b| b.sum_g).fold(T::zero(), add);
         let sum_gz = blocks.iter().map(|b| b.sum_gv).fold(T::zero(), add) / r;
@@ -202,7 +189,7 @@ mod tests {
         );
         let a = crate::ops::testing::attrs(prim("normalize"), &[]);
         let op = <f64 as Dispatch>::op(prim("normalize"));
-        let g = op.backward(&[&m], &m, &matrix(2, 2, 5), &a, &[true]);
+        let g = op.backward(&[&m], &m, matrix(2, 2, 5), &a, &[true]);
         assert_eq!(g, vec![Some(Value::zeros(m.ty()))]);
     }
 
@@ -214,7 +201,7 @@ mod tests {
         let op = <f64 as Dispatch>::op(prim("normalize"));
         let y = op.forward(&[&m], &a, &FakeIo).unwrap();
         let g = rows(2, 2, &[0., 0., 0., 1.]); // the gradient of out[1, 1] = (3 − min)/(max − min)
-        let dm = op.backward(&[&m], &y, &g, &a, &[true]).remove(0).unwrap();
+        let dm = op.backward(&[&m], &y, g, &a, &[true]).remove(0).unwrap();
         // z = 1/2, r = 4: d/dmin = (z − 1)/r = −1/8, d/dmax = −z/r = −1/8, d/dm[1,1] = 1/r = 1/4
         assert_eq!(dm, rows(2, 2, &[-0.125, 0., -0.125, 0.25]));
     }
@@ -241,7 +228,7 @@ mod tests {
             let (mv, gv) = (Value::Matrix(m.clone()), Value::Matrix(g.clone()));
             let y = op.forward(&[&mv], &a, &FakeIo).unwrap();
             let got = op
-                .backward(&[&mv], &y, &gv, &a, &[true])
+                .backward(&[&mv], &y, gv.clone(), &a, &[true])
                 .remove(0)
                 .unwrap()
                 .into_matrix();
@@ -260,7 +247,7 @@ mod tests {
             m[[r / 2, c / 3]] = f64::NAN;
             let mv = Value::Matrix(m);
             let got = op
-                .backward(&[&mv], &y, &gv, &a, &[true])
+                .backward(&[&mv], &y, gv, &a, &[true])
                 .remove(0)
                 .unwrap()
                 .into_matrix();

@@ -55,7 +55,7 @@ impl<R: Reduction, T: Real> Op<T> for Reduce<R> {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
@@ -213,7 +213,7 @@ mod tests {
         let op = <f64 as Dispatch>::op(p);
         let a = attrs(p, &[]);
         let y = op.forward(&[&m], &a, &FakeIo).unwrap();
-        op.backward(&[&m], &y, &Value::Scalar(2.0), &a, &[true])
+        op.backward(&[&m], &y, Value::Scalar(2.0), &a, &[true])
             .remove(0)
             .unwrap()
     }

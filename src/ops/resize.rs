@@ -103,7 +103,7 @@ impl<T: Real> Op<T> for Resize {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {

@@ -77,7 +77,7 @@ impl<T: Real> Op<T> for SignedDiff {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {

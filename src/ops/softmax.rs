@@ -82,36 +82,57 @@ impl Axis {
         Array2::from_shape_vec((r, c), u).unwrap_or_else(|_| unreachable!("r·c entries"))
     }
 
-    /// The matrix h(a_k, b_k, lane_k), lane_k the value given for the lane of entry k.
-    fn map<T: Real, L: Copy + Sync>(
+    /// cell(out_k, a_k, lane_k) for every entry k of the r × c row-major `out`, lane_k the value
+    /// given for the lane of entry k; row blocks on `par`'s threads.
+    fn each<O: Send, T: Real, L: Copy + Sync>(
         self,
-        (a, b): (&[T], &[T]),
+        out: &mut [O],
+        a: &[T],
         (r, c): (usize, usize),
         lane: &[L],
-        h: impl Fn(T, T, L) -> T + Sync,
-    ) -> Array2<T> {
-        // SAFETY: every entry of every row of the block is written.
-        unsafe {
-            kernel::build((r, c), |rows, out| {
-                let span = rows.start * c..rows.end * c;
-                let cells = out.chunks_exact_mut(c.max(1)).zip(
-                    a[span.clone()]
-                        .chunks_exact(c.max(1))
-                        .zip(b[span].chunks_exact(c.max(1))),
-                );
-                for (i, (o, (x, y))) in rows.zip(cells) {
-                    let cells = o.iter_mut().zip(x.iter().zip(y));
-                    match self {
-                        Axis::Rows => cells.for_each(|(o, (&x, &y))| {
-                            o.write(h(x, y, lane[i]));
-                        }),
-                        Axis::Cols => (cells.zip(lane)).for_each(|((o, (&x, &y)), &l)| {
-                            o.write(h(x, y, l));
-                        }),
-                    }
+        cell: impl Fn(&mut O, T, L) + Sync,
+    ) {
+        kernel::each_block(out, (r, c), |rows, out| {
+            let span = rows.start * c..rows.end * c;
+            let cells = out
+                .chunks_exact_mut(c.max(1))
+                .zip(a[span].chunks_exact(c.max(1)));
+            for (i, (o, x)) in rows.zip(cells) {
+                let cells = o.iter_mut().zip(x);
+                match self {
+                    Axis::Rows => cells.for_each(|(o, &x)| cell(o, x, lane[i])),
+                    Axis::Cols => (cells.zip(lane)).for_each(|((o, &x), &l)| cell(o, x, l)),
                 }
-            })
-        }
+            }
+        });
+    }
+
+    /// The new matrix h(a_k, lane_k).
+    fn map<T: Real, L: Copy + Sync>(
+        self,
+        a: &[T],
+        shape: (usize, usize),
+        lane: &[L],
+        h: impl Fn(T, L) -> T + Sync,
+    ) -> Array2<T> {
+        let mut out = Box::new_uninit_slice(shape.0 * shape.1);
+        self.each(&mut out, a, shape, lane, |o, x, l| {
+            o.write(h(x, l));
+        });
+        // SAFETY: `each` gave every entry to the cell, which wrote it.
+        unsafe { kernel::assume_matrix(out, shape) }
+    }
+
+    /// g_k = h(g_k, a_k, lane_k) for every entry of the row-major g, in place.
+    fn update<T: Real, L: Copy + Sync>(
+        self,
+        g: &mut [T],
+        a: &[T],
+        shape: (usize, usize),
+        lane: &[L],
+        h: impl Fn(T, T, L) -> T + Sync,
+    ) {
+        self.each(g, a, shape, lane, |g, x, l| *g = h(*g, x, l));
     }
 }
 
@@ -226,7 +247,7 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         Ok(Value::Matrix(match Rule::of(attrs.func("f")) {
             Rule::Exp => {
                 let max = axis.fold((m, m), shape, T::neg_infinity(), |a, x, _| a.max(x), T::max);
-                let u = axis.map((m, m), shape, &max, |x, _, max| (x - max).exp());
+                let u = axis.map(m, shape, &max, |x, max| (x - max).exp());
                 let u = u.into_raw_vec_and_offset().0;
                 let s = axis.sums(&u, shape);
                 axis.divide(u, shape, &s)
@@ -236,8 +257,8 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
             Rule::Plain(f) => {
                 let s = f.lane_sums(axis, m, shape);
                 match f {
-                    Elem::Affine(a, b) => axis.map((m, m), shape, &s, |x, _, s| (a * x + b) / s),
-                    Elem::Tree(f) => axis.map((m, m), shape, &s, |x, _, s| f.eval(x) / s),
+                    Elem::Affine(a, b) => axis.map(m, shape, &s, |x, s| (a * x + b) / s),
+                    Elem::Tree(f) => axis.map(m, shape, &s, |x, s| f.eval(x) / s),
                 }
             }
         }))
@@ -250,24 +271,28 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         attrs: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let (axis, shape) = (self.0, y.matrix().dim());
-        let (m, y, g) = (
+        let (m, y) = (
             kernel::row_major(x[0].matrix().view()),
             kernel::row_major(y.matrix().view()),
-            kernel::row_major(g.matrix().view()),
         );
-        let (m, y, g) = (
-            kernel::entries(&m),
-            kernel::entries(&y),
-            kernel::entries(&g),
+        let (m, y) = (kernel::entries(&m), kernel::entries(&y));
+        // dm is written over g
+        let mut dm = kernel::into_row_major(g.into_matrix());
+        let g = kernel::entries_mut(&mut dm);
+        let dot = axis.fold(
+            (&*g, y),
+            shape,
+            T::zero(),
+            |s, g, y| s + g * y,
+            |s, l| s + l,
         );
-        let dot = axis.fold((g, y), shape, T::zero(), |s, g, y| s + g * y, |s, l| s + l);
-        let dm = match Rule::of(attrs.func("f")) {
-            Rule::Exp => axis.map((g, y), shape, &dot, |g, y, dot| (g - dot) * y),
+        match Rule::of(attrs.func("f")) {
+            Rule::Exp => axis.update(g, y, shape, &dot, |g, y, dot| (g - dot) * y),
             Rule::Plain(f) => {
                 // the forward's lane sums, in the same order
                 let s = f.lane_sums(axis, m, shape);
@@ -275,17 +300,17 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
                     Elem::Affine(a, _) => {
                         let lane: Vec<(T, T)> =
                             dot.iter().zip(&s).map(|(&d, &s)| (d, a / s)).collect();
-                        axis.map((g, g), shape, &lane, |g, _, (dot, k)| (g - dot) * k)
+                        axis.update(g, m, shape, &lane, |g, _, (dot, k)| (g - dot) * k)
                     }
                     Elem::Tree(_) => {
                         let lane: Vec<(T, T)> = dot.into_iter().zip(s).collect();
-                        axis.map((g, m), shape, &lane, |g, x, (dot, s)| {
+                        axis.update(g, m, shape, &lane, |g, x, (dot, s)| {
                             (g - dot) * f.slope(x) / s
                         })
                     }
                 }
             }
-        };
+        }
         vec![Some(Value::Matrix(dm))]
     }
 }

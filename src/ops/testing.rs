@@ -106,7 +106,7 @@ pub fn gradcheck_primitive(name: &str, inputs: &[Value<f64>], given: &[(&'static
     };
     let project = |v: &Value<f64>| -> f64 { v.iter().zip(w.iter()).map(|(a, b)| a * b).sum() };
     let needs = vec![true; inputs.len()];
-    let grads = op.backward(&refs, &out, &w, &a, &needs);
+    let grads = op.backward(&refs, &out, w.clone(), &a, &needs);
     assert_eq!(
         grads.len(),
         inputs.len(),

@@ -47,11 +47,11 @@ impl<T: Real> Op<T> for Transpose {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
-        vec![Some(flip(g))]
+        vec![Some(flip(&g))]
     }
 }
 

@@ -119,7 +119,7 @@ impl<T: Real> Op<T> for Warp {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
-        g: &Value<T>,
+        g: Value<T>,
         _: &Attrs,
         needs: &[bool],
     ) -> Vec<Option<Value<T>>> {
