@@ -67,14 +67,17 @@ fn fwd_bwd(bencher: divan::Bencher, name: &str, n: usize, attrs: Attrs, backward
     let p = ops::lookup(name).expect("registered");
     let op = <f32 as Dispatch>::op(p);
     let x = image(n);
-    let y = op.forward(&[&x], &attrs, &NoIo).expect("forward");
+    let mut notes = Vec::new();
+    let y = op
+        .forward(&[&x], &attrs, &NoIo, &mut notes)
+        .expect("forward");
     if backward {
         // the gradient is the op's to keep (and write into): a fresh copy for each call, not timed
         bencher
             .with_inputs(|| y.clone())
-            .bench_local_values(|g| op.backward(&[&x], &y, g, &attrs, &[true]));
+            .bench_local_values(|g| op.backward(&[&x], &y, &notes, g, &attrs, &[true]));
     } else {
-        bencher.bench_local(|| op.forward(&[&x], &attrs, &NoIo));
+        bencher.bench_local(|| op.forward(&[&x], &attrs, &NoIo, &mut Vec::new()));
     }
 }
 
@@ -82,7 +85,7 @@ fn fwd_bwd(bencher: divan::Bencher, name: &str, n: usize, attrs: Attrs, backward
 fn matmul(bencher: divan::Bencher, n: usize) {
     let op = <f32 as Dispatch>::op(ops::lookup("matmul").unwrap());
     let (a, b) = (image(n), image(n));
-    bencher.bench_local(|| op.forward(&[&a, &b], &Attrs::default(), &NoIo));
+    bencher.bench_local(|| op.forward(&[&a, &b], &Attrs::default(), &NoIo, &mut Vec::new()));
 }
 
 #[divan::bench(args = SIZES)]

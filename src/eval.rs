@@ -5,13 +5,15 @@
 
 use crate::ast::Span;
 use crate::graph::{Graph, NodeId, NodeKind};
-use crate::ops::{Dispatch, Io};
+use crate::ops::{Dispatch, Io, Notes};
 use crate::profile::{timed, Phase, Profile};
 use crate::tensor::Value;
 
 /// Node values by id; `None` where not computed (or invalidated).
 pub struct Values<T> {
     vals: Vec<Option<Value<T>>>,
+    /// What each computed node's primitive kept for its backward (empty for the others).
+    notes: Vec<Notes<T>>,
     /// Where primitive calls are timed (`--profile`), if anywhere.
     profile: Option<Profile>,
 }
@@ -27,6 +29,7 @@ impl<T: Dispatch> Values<T> {
     pub fn new(graph: &Graph) -> Self {
         Values {
             vals: vec![None; graph.len()],
+            notes: vec![Vec::new(); graph.len()],
             profile: None,
         }
     }
@@ -52,22 +55,30 @@ impl<T: Dispatch> Values<T> {
             .unwrap_or_else(|| unreachable!("node {} read before it was computed", id.0))
     }
 
+    /// What the primitive of a computed node kept for its backward.
+    pub fn notes(&self, id: NodeId) -> &[T] {
+        &self.notes[id.0]
+    }
+
     /// Moves a computed value out (the node counts as not computed until it is set again).
     pub fn take(&mut self, id: NodeId) -> Value<T> {
+        self.notes[id.0].clear();
         self.vals[id.0]
             .take()
             .unwrap_or_else(|| unreachable!("node {} taken before it was computed", id.0))
     }
 
     pub fn set(&mut self, id: NodeId, v: Value<T>) {
+        self.notes[id.0].clear();
         self.vals[id.0] = Some(v);
     }
 
     /// Forgets the values of the marked nodes (they depend on something that changed).
     pub fn invalidate(&mut self, marked: &[bool]) {
-        for (v, m) in self.vals.iter_mut().zip(marked) {
+        for ((v, n), m) in self.vals.iter_mut().zip(&mut self.notes).zip(marked) {
             if *m {
                 *v = None;
+                n.clear();
             }
         }
     }
@@ -86,6 +97,7 @@ impl<T: Dispatch> Values<T> {
                 continue;
             }
             let node = graph.node(id);
+            let mut notes = Vec::new();
             let v = match &node.kind {
                 NodeKind::Const(c) => Value::Scalar(T::lit(*c)),
                 NodeKind::Learnable { name } => {
@@ -95,7 +107,7 @@ impl<T: Dispatch> Values<T> {
                     let inputs = graph.inputs(id);
                     let args: Vec<&Value<T>> = inputs.iter().map(|i| self.get(*i)).collect();
                     let op = T::op(*prim);
-                    let forward = || op.forward(&args, attrs, io);
+                    let forward = || op.forward(&args, attrs, io, &mut notes);
                     timed(self.profile.as_ref(), prim.name(), Phase::Forward, forward).map_err(
                         |message| EvalError {
                             span: node.span,
@@ -105,6 +117,7 @@ impl<T: Dispatch> Values<T> {
                 }
             };
             self.vals[id.0] = Some(v);
+            self.notes[id.0] = notes;
         }
         Ok(())
     }

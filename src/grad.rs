@@ -55,7 +55,7 @@ pub fn backward_from<T: Dispatch>(
         let args: Vec<&Value<T>> = inputs.iter().map(|i| values.get(*i)).collect();
         let op = T::op(*prim);
         let back = timed(values.profile(), prim.name(), Phase::Backward, || {
-            op.backward(&args, values.get(id), g, attrs, &needs)
+            op.backward(&args, values.get(id), values.notes(id), g, attrs, &needs)
         });
         assert_eq!(
             back.len(),

@@ -5,8 +5,8 @@
 
 use super::elementwise::Pointwise;
 use super::{
-    broadcast, req, unbroadcast, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
-    Signature,
+    broadcast, req, unbroadcast, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::{Array2, ArrayView2, ShapeBuilder, Zip};
@@ -59,7 +59,13 @@ impl<P: Pairwise> Meta for Binary<P> {
 }
 
 impl<P: Pairwise, T: Real> Op<T> for Binary<P> {
-    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        _: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let (ty, s) = frame(x);
         let (a, b) = (spread(x[0], s), spread(x[1], s));
         Ok(pack(
@@ -74,6 +80,7 @@ impl<P: Pairwise, T: Real> Op<T> for Binary<P> {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
+        _: &[T],
         g: Value<T>,
         _: &Attrs,
         needs: &[bool],
@@ -367,8 +374,9 @@ mod tests {
         let grads = |x: f64, e: f64| {
             let (x, e) = (Value::Scalar(x), Value::Scalar(e));
             let a = attrs(p, &[]);
-            let y = op.forward(&[&x, &e], &a, &FakeIo).unwrap();
-            let g = op.backward(&[&x, &e], &y, Value::Scalar(1.0), &a, &[true, true]);
+            let mut notes = Vec::new();
+            let y = op.forward(&[&x, &e], &a, &FakeIo, &mut notes).unwrap();
+            let g = op.backward(&[&x, &e], &y, &notes, Value::Scalar(1.0), &a, &[true, true]);
             (
                 g[0].as_ref().unwrap().scalar(),
                 g[1].as_ref().unwrap().scalar(),
@@ -386,8 +394,9 @@ mod tests {
         let op = <f64 as Dispatch>::op(prim("mul"));
         let (a, b) = (matrix(3, 4, 1), Value::Scalar(0.7));
         let a2 = attrs(prim("mul"), &[]);
-        let y = op.forward(&[&a, &b], &a2, &FakeIo).unwrap();
-        let g = op.backward(&[&a, &b], &y, y.clone(), &a2, &[false, true]);
+        let mut notes = Vec::new();
+        let y = op.forward(&[&a, &b], &a2, &FakeIo, &mut notes).unwrap();
+        let g = op.backward(&[&a, &b], &y, &notes, y.clone(), &a2, &[false, true]);
         assert!(g[0].is_none() && matches!(g[1], Some(Value::Scalar(_))));
     }
 

@@ -1,6 +1,8 @@
 //! `clamp(m, lo, hi)`: every element limited to [lo, hi], with learnable bounds.
 
-use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Type, Value};
 use ndarray::Zip;
 
@@ -53,7 +55,13 @@ fn pick<T: Real>(v: T, lo: T, hi: T) -> usize {
 }
 
 impl<T: Real> Op<T> for Clamp {
-    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        _: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let (lo, hi) = (x[1].scalar(), x[2].scalar());
         Ok(Value::Matrix(
             x[0].matrix().mapv(|v| [v, lo, hi][pick(v, lo, hi)]),
@@ -66,6 +74,7 @@ impl<T: Real> Op<T> for Clamp {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
+        _: &[T],
         g: Value<T>,
         _: &Attrs,
         needs: &[bool],
@@ -142,9 +151,10 @@ mod tests {
             Value::Scalar(0.7),
         ];
         let refs: Vec<&Value<f64>> = x.iter().collect();
-        let y = op.forward(&refs, &a, &FakeIo).unwrap();
+        let mut notes = Vec::new();
+        let y = op.forward(&refs, &a, &FakeIo, &mut notes).unwrap();
         let g = rows(1, 4, &[1., 2., 4., 8.]);
-        let d = op.backward(&refs, &y, g, &a, &[true, true, true]);
+        let d = op.backward(&refs, &y, &notes, g, &a, &[true, true, true]);
         let d: Vec<Value<f64>> = d.into_iter().map(Option::unwrap).collect();
         assert_eq!(
             d,

@@ -1,6 +1,8 @@
 //! `zeros(rows, cols)`, `ones(rows, cols)` and `fill(rows, cols, v)`: constant matrices.
 
-use super::{req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::Array2;
 
@@ -86,7 +88,13 @@ impl Meta for Fill {
 }
 
 impl<T: Real> Op<T> for Fill {
-    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        attrs: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let v = match self {
             Fill::Zeros => T::zero(),
             Fill::Ones => T::one(),
@@ -101,6 +109,7 @@ impl<T: Real> Op<T> for Fill {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
+        _: &[T],
         g: Value<T>,
         _: &Attrs,
         needs: &[bool],

@@ -1,6 +1,8 @@
 //! `load(path)`: an image file as a gray matrix.
 
-use super::{req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Type, Value};
 
 pub struct Load;
@@ -49,7 +51,13 @@ impl Meta for Load {
 
 impl<T: Real> Op<T> for Load {
     /// The reason of a failure is the [`Io`]'s, which names the file.
-    fn forward(&self, _: &[&Value<T>], attrs: &Attrs, io: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        _: &[&Value<T>],
+        attrs: &Attrs,
+        io: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let gray = io.read_gray(attrs.str("path"))?;
         Ok(Value::Matrix(gray.mapv(T::lit)))
     }
@@ -59,6 +67,7 @@ impl<T: Real> Op<T> for Load {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
+        _: &[T],
         _: Value<T>,
         _: &Attrs,
         _: &[bool],

@@ -2,7 +2,7 @@
 
 use super::kernel;
 use super::{
-    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
+    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
     Signature,
 };
 use crate::tensor::{Real, Type, Value};
@@ -115,7 +115,13 @@ fn squared_distance<T: Real>(x: &[&Value<T>]) -> T {
 }
 
 impl<T: Real> Op<T> for Loss {
-    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        attrs: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let d2 = squared_distance(x);
         Ok(Value::Scalar(match checked(attrs) {
             Measure::Frobenius => d2.sqrt(),
@@ -129,6 +135,7 @@ impl<T: Real> Op<T> for Loss {
         &self,
         x: &[&Value<T>],
         out: &Value<T>,
+        _: &[T],
         g: Value<T>,
         attrs: &Attrs,
         needs: &[bool],

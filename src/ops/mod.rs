@@ -339,22 +339,34 @@ pub trait Meta: Sync {
     fn pointwise(&self) -> Option<PointwiseFns>;
 }
 
+/// Numbers a primitive's forward keeps for its backward besides its result (`normalize` keeps
+/// its input's extremes, so its backward need not search for them again). The engine keeps
+/// them with the node's value and hands them back; most primitives keep none.
+pub type Notes<T> = Vec<T>;
+
 /// The numeric part of a primitive, for one float type.
 pub trait Op<T: Real> {
-    /// Computes the result. Fails only for outside-world reasons (a file that vanished).
-    fn forward(&self, inputs: &[&Value<T>], attrs: &Attrs, io: &dyn Io)
-        -> Result<Value<T>, String>;
+    /// Computes the result, and pushes onto `notes` (empty when called) whatever its backward
+    /// wants kept. Fails only for outside-world reasons (a file that vanished).
+    fn forward(
+        &self,
+        inputs: &[&Value<T>],
+        attrs: &Attrs,
+        io: &dyn Io,
+        notes: &mut Notes<T>,
+    ) -> Result<Value<T>, String>;
 
     /// Vector-Jacobian product: given the gradient of a scalar with respect to the output,
     /// returns one entry per edge input: its gradient, or `None` where `needs[i]` is false
     /// (the engine does not want it). `output` is the forward result (softmax, sigmoid and
-    /// normalize use it). `grad` is the primitive's to keep: an element-wise rule may write
+    /// normalize use it), `notes` what the forward kept. `grad` is the primitive's to keep: an element-wise rule may write
     /// its result over it (its entries were just written, so they are in the cache, and no
     /// new buffer is touched).
     fn backward(
         &self,
         inputs: &[&Value<T>],
         output: &Value<T>,
+        notes: &[T],
         grad: Value<T>,
         attrs: &Attrs,
         needs: &[bool],

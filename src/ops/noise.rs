@@ -1,7 +1,7 @@
 //! `noise(rows, cols, seed = 1)`: a cloud-like gray texture, the same on every platform.
 
 use super::{
-    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
+    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
     Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
@@ -128,7 +128,13 @@ fn texture(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
 }
 
 impl<T: Real> Op<T> for Noise {
-    fn forward(&self, _: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        _: &[&Value<T>],
+        attrs: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let t = texture(
             attrs.int("rows"),
             attrs.int("cols"),
@@ -142,6 +148,7 @@ impl<T: Real> Op<T> for Noise {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
+        _: &[T],
         _: Value<T>,
         _: &Attrs,
         _: &[bool],

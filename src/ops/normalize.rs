@@ -1,7 +1,7 @@
 //! `normalize(m, signed = false)`: m rescaled so its minimum is 0 (or −1) and its maximum 1.
 
 use super::{
-    kernel, opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Op, Param,
+    kernel, opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param,
     PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
@@ -109,9 +109,16 @@ fn scale<T: Real>(attrs: &Attrs) -> (T, T) {
 }
 
 impl<T: Real> Op<T> for Normalize {
-    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        attrs: &Attrs,
+        _: &dyn Io,
+        notes: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let m = x[0].matrix();
         let (lo, hi) = kernel::Extremes::values(m);
+        notes.extend([lo, hi]);
         let (r, (c, d)) = (hi - lo, scale::<T>(attrs));
         Ok(Value::Matrix(if r == T::zero() {
             Array2::zeros(m.dim())
@@ -127,12 +134,15 @@ impl<T: Real> Op<T> for Normalize {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
+        notes: &[T],
         g: Value<T>,
         attrs: &Attrs,
         _: &[bool],
     ) -> Vec<Option<Value<T>>> {
         let m = x[0].matrix();
-        let (lo, hi) = kernel::Extremes::values(m);
+        let &[lo, hi] = notes else {
+            unreachable!("normalize's forward keeps the extremes of its input")
+        };
         let r = hi - lo;
         if r == T::zero() {
             return vec![Some(Value::zeros(x[0].ty()))];
@@ -189,7 +199,9 @@ mod tests {
         );
         let a = crate::ops::testing::attrs(prim("normalize"), &[]);
         let op = <f64 as Dispatch>::op(prim("normalize"));
-        let g = op.backward(&[&m], &m, matrix(2, 2, 5), &a, &[true]);
+        let mut notes = Vec::new();
+        let y = op.forward(&[&m], &a, &FakeIo, &mut notes).unwrap();
+        let g = op.backward(&[&m], &y, &notes, matrix(2, 2, 5), &a, &[true]);
         assert_eq!(g, vec![Some(Value::zeros(m.ty()))]);
     }
 
@@ -199,9 +211,11 @@ mod tests {
         let m = rows(2, 2, &[5., 1., 1., 3.]);
         let a = crate::ops::testing::attrs(prim("normalize"), &[]);
         let op = <f64 as Dispatch>::op(prim("normalize"));
-        let y = op.forward(&[&m], &a, &FakeIo).unwrap();
+        let mut notes = Vec::new();
+        let y = op.forward(&[&m], &a, &FakeIo, &mut notes).unwrap();
         let g = rows(2, 2, &[0., 0., 0., 1.]); // the gradient of out[1, 1] = (3 − min)/(max − min)
-        let dm = op.backward(&[&m], &y, g, &a, &[true]).remove(0).unwrap();
+        let mut dm = op.backward(&[&m], &y, &notes, g, &a, &[true]);
+        let dm = dm.remove(0).unwrap();
         // z = 1/2, r = 4: d/dmin = (z − 1)/r = −1/8, d/dmax = −z/r = −1/8, d/dm[1,1] = 1/r = 1/4
         assert_eq!(dm, rows(2, 2, &[-0.125, 0., -0.125, 0.25]));
     }
@@ -226,9 +240,10 @@ mod tests {
             m[[r - 1, c - 1]] = hi;
             let g = matrix(r, c, seed + 10).into_matrix();
             let (mv, gv) = (Value::Matrix(m.clone()), Value::Matrix(g.clone()));
-            let y = op.forward(&[&mv], &a, &FakeIo).unwrap();
+            let mut notes = Vec::new();
+            let y = op.forward(&[&mv], &a, &FakeIo, &mut notes).unwrap();
             let got = op
-                .backward(&[&mv], &y, gv.clone(), &a, &[true])
+                .backward(&[&mv], &y, &notes, gv.clone(), &a, &[true])
                 .remove(0)
                 .unwrap()
                 .into_matrix();
@@ -246,8 +261,10 @@ mod tests {
             assert!(close, "{r}×{c}");
             m[[r / 2, c / 3]] = f64::NAN;
             let mv = Value::Matrix(m);
+            let mut notes = Vec::new();
+            let y = op.forward(&[&mv], &a, &FakeIo, &mut notes).unwrap();
             let got = op
-                .backward(&[&mv], &y, gv, &a, &[true])
+                .backward(&[&mv], &y, &notes, gv, &a, &[true])
                 .remove(0)
                 .unwrap()
                 .into_matrix();

@@ -5,7 +5,7 @@
 //! result never depends on threads or on how the matrix was produced.
 
 use super::{
-    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
@@ -46,7 +46,13 @@ impl<R: Reduction> Meta for Reduce<R> {
 }
 
 impl<R: Reduction, T: Real> Op<T> for Reduce<R> {
-    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        _: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         Ok(Value::Scalar(R::f(x[0].matrix())))
     }
 
@@ -55,6 +61,7 @@ impl<R: Reduction, T: Real> Op<T> for Reduce<R> {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
+        _: &[T],
         g: Value<T>,
         _: &Attrs,
         _: &[bool],
@@ -212,8 +219,9 @@ mod tests {
         let p = prim(name);
         let op = <f64 as Dispatch>::op(p);
         let a = attrs(p, &[]);
-        let y = op.forward(&[&m], &a, &FakeIo).unwrap();
-        op.backward(&[&m], &y, Value::Scalar(2.0), &a, &[true])
+        let mut notes = Vec::new();
+        let y = op.forward(&[&m], &a, &FakeIo, &mut notes).unwrap();
+        op.backward(&[&m], &y, &notes, Value::Scalar(2.0), &a, &[true])
             .remove(0)
             .unwrap()
     }

@@ -1,7 +1,9 @@
 //! `resize(m, rows, cols)`: bilinear resampling to a new size.
 
 use super::fill::shape_attrs;
-use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature};
+use super::{
+    req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::Array2;
 
@@ -83,7 +85,13 @@ fn shape<T: Real>(m: &Array2<T>) -> Shape {
 }
 
 impl<T: Real> Op<T> for Resize {
-    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        attrs: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let m = x[0].matrix();
         let to = Shape::new(attrs.int("rows"), attrs.int("cols"));
         let (ry, rx) = grid::<T>(shape(m), to);
@@ -103,6 +111,7 @@ impl<T: Real> Op<T> for Resize {
         &self,
         x: &[&Value<T>],
         _: &Value<T>,
+        _: &[T],
         g: Value<T>,
         _: &Attrs,
         _: &[bool],

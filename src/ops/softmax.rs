@@ -4,8 +4,8 @@
 use super::elementwise::{Exp, Pointwise};
 use super::kernel;
 use super::{
-    opt, req, Attrs, CheckError, Default, Dispatch, Doc, Io, Kind, Meta, Op, Param, PointwiseFns,
-    Signature,
+    opt, req, Attrs, CheckError, Default, Dispatch, Doc, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::lambda::ElemFn;
 use crate::tensor::{Real, Type, Value};
@@ -239,7 +239,13 @@ impl<T: Real + Dispatch> Elem<'_, T> {
 }
 
 impl<T: Real + Dispatch> Op<T> for Softmax {
-    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        attrs: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         let (axis, m) = (self.0, x[0].matrix());
         let shape = m.dim();
         let m = kernel::row_major(m.view());
@@ -271,6 +277,7 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
+        _: &[T],
         g: Value<T>,
         attrs: &Attrs,
         _: &[bool],

@@ -80,7 +80,7 @@ pub fn forward(name: &str, inputs: &[Value<f64>], given: &[(&'static str, Static
         .unwrap_or_else(|e| panic!("{name}: check refused: {e:?}"));
     let refs: Vec<&Value<f64>> = inputs.iter().collect();
     let out = <f64 as Dispatch>::op(p)
-        .forward(&refs, &a, &FakeIo)
+        .forward(&refs, &a, &FakeIo, &mut Vec::new())
         .expect("forward");
     assert_eq!(
         out.ty(),
@@ -99,14 +99,15 @@ pub fn gradcheck_primitive(name: &str, inputs: &[Value<f64>], given: &[(&'static
     let a = attrs(p, given);
     let op = <f64 as Dispatch>::op(p);
     let refs: Vec<&Value<f64>> = inputs.iter().collect();
-    let out = op.forward(&refs, &a, &FakeIo).expect("forward");
+    let mut notes = Vec::new();
+    let out = op.forward(&refs, &a, &FakeIo, &mut notes).expect("forward");
     let w = match out.ty() {
         Type::Scalar => Value::Scalar(0.7),
         Type::Matrix(s) => matrix(s.rows, s.cols, 99),
     };
     let project = |v: &Value<f64>| -> f64 { v.iter().zip(w.iter()).map(|(a, b)| a * b).sum() };
     let needs = vec![true; inputs.len()];
-    let grads = op.backward(&refs, &out, w.clone(), &a, &needs);
+    let grads = op.backward(&refs, &out, &notes, w.clone(), &a, &needs);
     assert_eq!(
         grads.len(),
         inputs.len(),
@@ -134,7 +135,10 @@ pub fn gradcheck_primitive(name: &str, inputs: &[Value<f64>], given: &[(&'static
                     }
                 }
                 let r: Vec<&Value<f64>> = moved.iter().collect();
-                project(&op.forward(&r, &a, &FakeIo).expect("forward"))
+                project(
+                    &op.forward(&r, &a, &FakeIo, &mut Vec::new())
+                        .expect("forward"),
+                )
             };
             let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
             assert!(

@@ -1,7 +1,7 @@
 //! `transpose(m)`, also written `m'`.
 
 use super::{
-    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Op, Param, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 
@@ -38,7 +38,13 @@ impl Meta for Transpose {
 }
 
 impl<T: Real> Op<T> for Transpose {
-    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io) -> Result<Value<T>, String> {
+    fn forward(
+        &self,
+        x: &[&Value<T>],
+        _: &Attrs,
+        _: &dyn Io,
+        _: &mut Notes<T>,
+    ) -> Result<Value<T>, String> {
         Ok(flip(x[0]))
     }
 
@@ -47,6 +53,7 @@ impl<T: Real> Op<T> for Transpose {
         &self,
         _: &[&Value<T>],
         _: &Value<T>,
+        _: &[T],
         g: Value<T>,
         _: &Attrs,
         _: &[bool],
