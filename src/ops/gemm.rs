@@ -20,7 +20,6 @@ use crate::par;
 use crate::tensor::Real;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
-use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// k per packed block: the chain continues across blocks through the result's entries.
@@ -51,8 +50,7 @@ pub fn product_plus_transpose<T: Real>(a: ArrayView2<T>, g: ArrayView2<T>) -> Ar
 
 /// a·b, all of it.
 fn general<T: Real>(a: ArrayView2<T>, b: Right<T>) -> Array2<T> {
-    let shape = (a.nrows(), b.cols());
-    let mut c = Box::new_uninit_slice(shape.0 * shape.1);
+    let mut c = super::kernel::zeros((a.nrows(), b.cols()));
     let tasks = tasks_for(a.nrows(), a.ncols(), b.cols());
     into(Product {
         a,
@@ -61,15 +59,14 @@ fn general<T: Real>(a: ArrayView2<T>, b: Right<T>) -> Array2<T> {
         part: Part::Whole,
         tasks,
     });
-    // SAFETY: the whole product writes every entry.
-    unsafe { super::kernel::assume_matrix(c, shape) }
+    c
 }
 
 /// mᵀ·m, computed in the tiles that touch the diagonal or lie above it and mirrored: about
 /// half the work of a general product. Exactly symmetric (see the module's note).
 pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let n = m.ncols();
-    let mut c = Box::new_uninit_slice(n * n);
+    let mut c = super::kernel::zeros((n, n));
     let tasks = tasks_for(n, m.nrows(), n);
     into(Product {
         a: m.t(),
@@ -78,11 +75,8 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
         part: Part::Upper,
         tasks,
     });
-    // SAFETY: the upper part is written, and the mirror writes the rest.
-    unsafe {
-        super::kernel::mirror_upper(&mut c, n);
-        super::kernel::assume_matrix(c, (n, n))
-    }
+    super::kernel::mirror_upper(&mut c);
+    c
 }
 
 /// How many row blocks to cut an m×k by k×n product into: one if small, else two per thread
@@ -102,7 +96,7 @@ fn max_rows(k: usize) -> usize {
     (A_BLOCK_BYTES / (8 * k.clamp(1, KC))).max(16)
 }
 
-/// Which entries of the result the product must write: all, or those on and above the diagonal
+/// Which entries of the result the product must give: all, or those on and above the diagonal
 /// (the others may be written too).
 #[derive(Clone, Copy, PartialEq)]
 enum Part {
@@ -140,28 +134,23 @@ impl<T: Real> Right<'_, T> {
             Right::Plain(b) => pack_b::<T, NR>(b.slice(s![ks, js]), out),
             Right::PlusTranspose(g, n) => {
                 // (g + gᵀ)[k][j] = g[k][j] + g[j][k]: g's rows ks, plus its rows js transposed
+                let start = out.len();
+                out.resize(start + ks.len() * NR, T::zero());
                 let (from, add) = (
                     Tile::of(g, n, (js.start, ks.start)),
                     Tile::of(g, n, (ks.start, js.start)),
                 );
-                let (h, w) = (ks.len(), js.len());
-                // SAFETY: with NR columns the transpose writes every entry of the panel.
-                unsafe {
-                    append(out, h * NR, w == NR, |panel| {
-                        tile::transpose(from, Some(add), panel, NR, (h, w))
-                    })
-                }
+                tile::transpose(from, Some(add), &mut out[start..], NR, (ks.len(), js.len()));
             }
         }
     }
 }
 
-/// A product to compute: c = a·b (the `part` of it) in `tasks` row blocks of c, row-major. c's
-/// entries need not be initialised: the product writes its part.
+/// A product to compute: c = a·b (the `part` of it) in `tasks` row blocks of c, row-major.
 struct Product<'a, 'b, 'c, T> {
     a: ArrayView2<'a, T>,
     b: Right<'b, T>,
-    c: &'c mut [MaybeUninit<T>],
+    c: &'c mut Array2<T>,
     part: Part,
     tasks: usize,
 }
@@ -173,10 +162,9 @@ fn into<T: Real>(p: Product<'_, '_, '_, T>) {
 
 /// [`into`] with the kernel for `isa`, which this CPU must have.
 fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
-    assert_eq!(
-        (p.a.ncols(), p.c.len()),
-        (p.b.rows(), p.a.nrows() * p.b.cols()),
-        "the operands' and the result's shapes agree"
+    debug_assert_eq!(
+        (p.a.ncols(), p.a.nrows(), p.b.cols()),
+        (p.b.rows(), p.c.nrows(), p.c.ncols())
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -185,21 +173,15 @@ fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => sized::<T, 6, 16, 8>(p, x86::avx2::<T, 6, 16>, x86::avx2::<T, 6, 8>),
-        Isa::Portable => {
-            let mut c = Array2::zeros((p.a.nrows(), p.b.cols()));
-            match p.b {
-                Right::Plain(b) => general_mat_mul(T::one(), &p.a, &b, T::zero(), &mut c),
-                Right::PlusTranspose(g, n) => {
-                    let g = ArrayView2::from_shape((n, n), g)
-                        .unwrap_or_else(|_| unreachable!("n² entries"));
-                    let b = super::kernel::plus_transpose(g);
-                    general_mat_mul(T::one(), &p.a, &b, T::zero(), &mut c)
-                }
+        Isa::Portable => match p.b {
+            Right::Plain(b) => general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c),
+            Right::PlusTranspose(g, n) => {
+                let g = ArrayView2::from_shape((n, n), g)
+                    .unwrap_or_else(|_| unreachable!("n² entries"));
+                let b = super::kernel::plus_transpose(g);
+                general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c)
             }
-            for (o, &v) in p.c.iter_mut().zip(&c) {
-                o.write(v);
-            }
-        }
+        },
     }
 }
 
@@ -251,9 +233,8 @@ struct Job<'a, 'b, T> {
     /// b's k-block, packed into panels of `nr` columns (each row of a panel `nr` entries), in
     /// groups of whole panels.
     b: &'b [Packed<T>],
-    /// The block's rows of c, row-major (written in the first k-block, so initialised in the
-    /// others where the part is).
-    c: &'b mut [MaybeUninit<T>],
+    /// The block's rows of c, row-major.
+    c: &'b mut [T],
     /// The first row of the block in c, and whether this is the chain's first k-block.
     row0: usize,
     first: bool,
@@ -276,7 +257,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
     } = p;
     let (m, k, n) = (a.nrows(), a.ncols(), b.cols());
     if k == 0 {
-        c.fill(MaybeUninit::new(T::zero()));
+        c.fill(T::zero());
         return;
     }
     if m == 0 || n == 0 {
@@ -297,7 +278,10 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
             })
         });
         let bp = &bp[..];
-        let jobs: Vec<_> = c.chunks_mut(rows * n).enumerate().collect();
+        let entries = c
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("a new row-major matrix"));
+        let jobs: Vec<_> = entries.chunks_mut(rows * n).enumerate().collect();
         par::for_each(jobs, |(t, c)| {
             let row0 = t * rows;
             let job = Job {
@@ -346,29 +330,24 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
             if part == Part::Upper && row0 + i0 >= j0 + NR {
                 continue; // the tile lies wholly below the diagonal
             }
+            let rows = c[i0 * n..].chunks_mut(n).take(MR);
             let mut acc = [[T::zero(); NR]; MR];
             if !first {
-                for (row, acc) in c[i0 * n..].chunks(n).take(MR).zip(&mut acc) {
-                    // SAFETY: the first k-block wrote this tile.
-                    let row = unsafe { super::kernel::assume_written(&row[j0..j0 + w]) };
+                for (row, acc) in rows.zip(&mut acc) {
                     if w == NR {
-                        *acc = *whole(row);
+                        *acc = *whole(&row[j0..j0 + NR]);
                     } else {
-                        acc[..w].copy_from_slice(row);
+                        acc[..w].copy_from_slice(&row[j0..j0 + w]);
                     }
                 }
             }
             micro::<T, MR, NR>(apanel, bpanel, &mut acc);
-            for (row, acc) in c[i0 * n..].chunks_mut(n).take(MR).zip(&acc) {
+            let rows = c[i0 * n..].chunks_mut(n).take(MR);
+            for (row, acc) in rows.zip(&acc) {
                 if w == NR {
-                    let row = whole_mut::<_, NR>(&mut row[j0..j0 + NR]);
-                    for (o, &v) in row.iter_mut().zip(acc) {
-                        o.write(v);
-                    }
+                    *whole_mut(&mut row[j0..j0 + NR]) = *acc;
                 } else {
-                    for (o, &v) in row[j0..j0 + w].iter_mut().zip(acc) {
-                        o.write(v);
-                    }
+                    row[j0..j0 + w].copy_from_slice(&acc[..w]);
                 }
             }
         }
@@ -401,19 +380,19 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
     if rs > 0 && cs == 1 {
         // rows of unit stride (a row-major a, as m in m·(g + gᵀ)): the block transposed, tile
         // by tile, into the panel; rows past h stay zero
+        let start = out.len();
+        out.resize(start + MR * kc, T::zero());
+        let panel = &mut out[start..];
         // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel holds
-        // kc rows of MR ≥ h entries and is another allocation; this CPU has `isa::best()`. With
-        // h = MR the transpose writes every entry of the panel.
+        // kc rows of MR ≥ h entries and is another allocation; this CPU has `isa::best()`.
         unsafe {
-            append(out, MR * kc, h == MR, |panel| {
-                tile::raw(
-                    isa::best(),
-                    (a.as_ptr(), rs as usize),
-                    (std::ptr::null(), 0),
-                    (panel.as_mut_ptr().cast::<T>(), MR),
-                    (kc, h),
-                )
-            })
+            tile::raw(
+                isa::best(),
+                (a.as_ptr(), rs as usize),
+                (std::ptr::null(), 0),
+                (panel.as_mut_ptr(), MR),
+                (kc, h),
+            )
         };
     } else {
         // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
@@ -440,28 +419,6 @@ fn pack_b<T: Real, const NR: usize>(b: ArrayView2<T>, out: &mut Vec<T>) {
         }
         out.extend(std::iter::repeat_n(T::zero(), pad));
     }
-}
-
-/// Appends `len` entries to `out`, as `write` writes them over zeros, or, if `all`, over
-/// nothing (a zeroing pass over a panel that is written whole anyway is wasted).
-///
-/// # Safety
-/// If `all`, `write` must write every entry of the slice it is given.
-unsafe fn append<T: Real>(
-    out: &mut Vec<T>,
-    len: usize,
-    all: bool,
-    write: impl FnOnce(&mut [MaybeUninit<T>]),
-) {
-    out.reserve(len);
-    let start = out.len();
-    let new = &mut out.spare_capacity_mut()[..len];
-    if !all {
-        new.fill(MaybeUninit::new(T::zero()));
-    }
-    write(new);
-    // SAFETY: the `len` entries past `start` are written: zeros, or by `write` as promised.
-    unsafe { out.set_len(start + len) };
 }
 
 /// A slice of exactly N entries as an array.
@@ -563,20 +520,19 @@ mod tests {
         part: Part,
         tasks: usize,
     ) -> Array2<T> {
-        let shape = (a.nrows(), b.cols());
-        let mut c = vec![MaybeUninit::new(T::lit(9.0)); shape.0 * shape.1].into_boxed_slice();
+        let mut c = Array2::from_elem((a.nrows(), b.cols()), T::lit(9.0));
+        let out = &mut c;
         with(
             isa,
             Product {
                 a,
                 b,
-                c: &mut c,
+                c: out,
                 part,
                 tasks,
             },
         );
-        // SAFETY: every entry was initialised to 9 before the product.
-        unsafe { super::super::kernel::assume_matrix(c, shape) }
+        c
     }
 
     fn products_are_the_chain<T: Real>() {

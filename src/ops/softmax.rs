@@ -115,12 +115,11 @@ impl Axis {
         lane: &[L],
         h: impl Fn(T, L) -> T + Sync,
     ) -> Array2<T> {
-        let mut out = Box::new_uninit_slice(shape.0 * shape.1);
-        self.each(&mut out, a, shape, lane, |o, x, l| {
-            o.write(h(x, l));
+        let mut out = kernel::zeros(shape);
+        self.each(kernel::entries_mut(&mut out), a, shape, lane, |o, x, l| {
+            *o = h(x, l)
         });
-        // SAFETY: `each` gave every entry to the cell, which wrote it.
-        unsafe { kernel::assume_matrix(out, shape) }
+        out
     }
 
     /// g_k = h(g_k, a_k, lane_k) for every entry of the row-major g, in place.
