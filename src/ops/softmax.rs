@@ -10,6 +10,7 @@ use super::{
 use crate::lambda::ElemFn;
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
+use std::ops::Range;
 
 /// Which lanes are normalised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,47 +83,44 @@ impl Axis {
         Array2::from_shape_vec((r, c), u).unwrap_or_else(|_| unreachable!("r·c entries"))
     }
 
-    /// cell(out_k, a_k, lane_k) for every entry k of the r × c row-major `out`, lane_k the value
-    /// given for the lane of entry k; row blocks on `par`'s threads.
-    fn each<O: Send, T: Real, L: Copy + Sync>(
+    /// cell(out_k, a_k, lane_k) for every entry k of the rows `rows` of an r × c row-major
+    /// matrix (`out` holds just those rows), lane_k the value given for the lane of entry k.
+    fn cells<O, T: Real, L: Copy>(
         self,
-        out: &mut [O],
+        (rows, out): (Range<usize>, &mut [O]),
         a: &[T],
-        (r, c): (usize, usize),
+        c: usize,
         lane: &[L],
-        cell: impl Fn(&mut O, T, L) + Sync,
+        cell: impl Fn(&mut O, T, L),
     ) {
-        kernel::each_block(out, (r, c), |rows, out| {
-            let span = rows.start * c..rows.end * c;
-            let cells = out
-                .chunks_exact_mut(c.max(1))
-                .zip(a[span].chunks_exact(c.max(1)));
-            for (i, (o, x)) in rows.zip(cells) {
-                let cells = o.iter_mut().zip(x);
-                match self {
-                    Axis::Rows => cells.for_each(|(o, &x)| cell(o, x, lane[i])),
-                    Axis::Cols => (cells.zip(lane)).for_each(|((o, &x), &l)| cell(o, x, l)),
-                }
+        let span = rows.start * c..rows.end * c;
+        let cells = out
+            .chunks_exact_mut(c.max(1))
+            .zip(a[span].chunks_exact(c.max(1)));
+        for (i, (o, x)) in rows.zip(cells) {
+            let cells = o.iter_mut().zip(x);
+            match self {
+                Axis::Rows => cells.for_each(|(o, &x)| cell(o, x, lane[i])),
+                Axis::Cols => (cells.zip(lane)).for_each(|((o, &x), &l)| cell(o, x, l)),
             }
-        });
+        }
     }
 
-    /// The new matrix h(a_k, lane_k).
+    /// The new matrix h(a_k, lane_k), in row blocks on `par`'s threads.
     fn map<T: Real, L: Copy + Sync>(
         self,
         a: &[T],
-        shape: (usize, usize),
+        (r, c): (usize, usize),
         lane: &[L],
         h: impl Fn(T, L) -> T + Sync,
     ) -> Array2<T> {
-        let mut out = kernel::zeros(shape);
-        self.each(kernel::entries_mut(&mut out), a, shape, lane, |o, x, l| {
-            *o = h(x, l)
-        });
-        out
+        kernel::build((r, c), |rows, out| {
+            self.cells((rows, out), a, c, lane, |o, x, l| *o = h(x, l))
+        })
     }
 
-    /// g_k = h(g_k, a_k, lane_k) for every entry of the row-major g, in place.
+    /// g_k = h(g_k, a_k, lane_k) for every entry of the row-major g, in place, in row blocks on
+    /// `par`'s threads.
     fn update<T: Real, L: Copy + Sync>(
         self,
         g: &mut [T],
@@ -131,7 +129,9 @@ impl Axis {
         lane: &[L],
         h: impl Fn(T, T, L) -> T + Sync,
     ) {
-        self.each(g, a, shape, lane, |g, x, l| *g = h(*g, x, l));
+        kernel::each_block(g, shape, |rows, g| {
+            self.cells((rows, g), a, shape.1, lane, |g, x, l| *g = h(*g, x, l))
+        });
     }
 }
 
