@@ -243,7 +243,7 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         x: &[&Value<T>],
         attrs: &Attrs,
         _: &dyn Io,
-        _: &mut Notes<T>,
+        notes: &mut Notes<T>,
     ) -> Result<Value<T>, String> {
         let (axis, m) = (self.0, x[0].matrix());
         let shape = m.dim();
@@ -258,9 +258,11 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
                 axis.divide(u, shape, &s)
             }
             // Two passes over m and none over a temporary: the lane sums of f(m), then f(m)/s
-            // (f is cheap to evaluate twice; the same bits as dividing stored values).
+            // (f is cheap to evaluate twice; the same bits as dividing stored values). The
+            // sums are kept for the backward.
             Rule::Plain(f) => {
                 let s = f.lane_sums(axis, m, shape);
+                notes.extend_from_slice(&s);
                 match f {
                     Elem::Affine(a, b) => axis.map(m, shape, &s, |x, s| (a * x + b) / s),
                     Elem::Tree(f) => axis.map(m, shape, &s, |x, s| f.eval(x) / s),
@@ -276,7 +278,7 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         &self,
         x: &[&Value<T>],
         y: &Value<T>,
-        _: &[T],
+        notes: &[T],
         g: Value<T>,
         attrs: &Attrs,
         _: &[bool],
@@ -300,16 +302,15 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         match Rule::of(attrs.func("f")) {
             Rule::Exp => axis.update(g, y, shape, &dot, |g, y, dot| (g - dot) * y),
             Rule::Plain(f) => {
-                // the forward's lane sums, in the same order
-                let s = f.lane_sums(axis, m, shape);
+                let s = notes; // the forward's lane sums
                 match f {
                     Elem::Affine(a, _) => {
                         let lane: Vec<(T, T)> =
-                            dot.iter().zip(&s).map(|(&d, &s)| (d, a / s)).collect();
+                            dot.iter().zip(s).map(|(&d, &s)| (d, a / s)).collect();
                         axis.update(g, m, shape, &lane, |g, _, (dot, k)| (g - dot) * k)
                     }
                     Elem::Tree(_) => {
-                        let lane: Vec<(T, T)> = dot.into_iter().zip(s).collect();
+                        let lane: Vec<(T, T)> = dot.into_iter().zip(s.iter().copied()).collect();
                         axis.update(g, m, shape, &lane, |g, x, (dot, s)| {
                             (g - dot) * f.slope(x) / s
                         })
