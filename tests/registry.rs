@@ -135,3 +135,47 @@ fn readme_primitives_table_is_generated_from_the_registry() {
         "README's primitives table is stale: replace it with the output of `imgx ops --markdown`"
     );
 }
+
+/// What a primitive's forward keeps for its backward (`normalize` keeps its input's extremes)
+/// follows the node's value: set again when the node is recomputed after its input changed,
+/// never left from an earlier value.
+#[test]
+fn notes_follow_the_value_they_were_kept_with() {
+    let src = "learn x = 0.1 + noise(5, 4, seed = 7)\ny = normalize(x)\n";
+    let io = DiskIo::new(examples_dir(), examples_dir());
+    let script = syntax::parse(src).expect("parses");
+    let program = lower::lower(src, &script, &[], &io).expect("checks");
+    let id = |name: &str| {
+        let (_, id) = program
+            .names
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("bound");
+        *id
+    };
+    let (x, y) = (id("x"), id("y"));
+    let mut values = Values::<f64>::new(&program.graph);
+    for step in &program.steps {
+        if let Step::Learn { node, init } = step {
+            run::learn(&program, *node, *init, &mut values, &io).expect("learn");
+        }
+    }
+    let extremes = |values: &Values<f64>| {
+        let m = values.get(x).matrix();
+        let lo = m.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = m.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        vec![lo, hi]
+    };
+    values.compute(&program.graph, &[y], &io).expect("runs");
+    assert_eq!(values.notes(y), extremes(&values));
+    assert!(values.notes(x).is_empty(), "a learnable keeps no notes");
+    // a new value of x: y is recomputed, and its notes with it
+    let bigger = values.get(x).matrix().mapv(|v| 3.0 * v - 1.0);
+    values.invalidate(&program.graph.descendants(&[x]));
+    values.set(x, imgx::tensor::Value::Matrix(bigger));
+    values.compute(&program.graph, &[y], &io).expect("runs");
+    assert_eq!(values.notes(y), extremes(&values));
+    // invalidated: no notes left from the value that was dropped
+    values.invalidate(&program.graph.descendants(&[x]));
+    assert!(values.notes(y).is_empty());
+}
