@@ -5,7 +5,7 @@
 
 use super::elementwise::Pointwise;
 use super::{
-    broadcast, req, unbroadcast, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param,
+    broadcast, req, unbroadcast, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
     PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
@@ -59,13 +59,7 @@ impl<P: Pairwise> Meta for Binary<P> {
 }
 
 impl<P: Pairwise, T: Real> Op<T> for Binary<P> {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let (ty, s) = frame(x);
         let (a, b) = (spread(x[0], s), spread(x[1], s));
         Ok(pack(

@@ -1,7 +1,7 @@
 //! `clamp(m, lo, hi)`: every element limited to [lo, hi], with learnable bounds.
 
 use super::{
-    req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Zip;
@@ -55,13 +55,7 @@ fn pick<T: Real>(v: T, lo: T, hi: T) -> usize {
 }
 
 impl<T: Real> Op<T> for Clamp {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let (lo, hi) = (x[1].scalar(), x[2].scalar());
         Ok(Value::Matrix(
             x[0].matrix().mapv(|v| [v, lo, hi][pick(v, lo, hi)]),

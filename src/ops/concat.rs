@@ -1,8 +1,8 @@
 //! `hcat(a, b, …)` and `vcat(a, b, …)`: matrices side by side or stacked.
 
 use super::{
-    kernel, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
-    Signature,
+    kernel, req, Arg, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::{Array2, Axis, Slice};
@@ -117,13 +117,7 @@ impl Meta for Concat {
 }
 
 impl<T: Real> Op<T> for Concat {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         // Row-major copies of whole rows (ndarray's concatenate assigns entry by entry).
         let parts: Vec<_> = x
             .iter()

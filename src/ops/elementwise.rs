@@ -4,7 +4,9 @@
 //! Lambdas (`x -> exp(x) + 1`) call the same rules, so `exp(m)` and `softmax_rows(m, f = exp)`
 //! agree to the bit.
 
-use super::{req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, PointwiseFns, Signature};
+use super::{
+    req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, PointwiseFns, Signature,
+};
 use crate::tensor::{Real, Type, Value};
 
 /// An element-wise function: its value and its derivative.
@@ -50,13 +52,7 @@ impl<P: Pointwise> Meta for Unary<P> {
 }
 
 impl<P: Pointwise, T: Real> Op<T> for Unary<P> {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         Ok(match x[0] {
             Value::Scalar(v) => Value::Scalar(P::f(*v)),
             Value::Matrix(m) => Value::Matrix(m.mapv(P::f)),

@@ -1,7 +1,8 @@
 //! `zeros(rows, cols)`, `ones(rows, cols)` and `fill(rows, cols, v)`: constant matrices.
 
 use super::{
-    req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    req, Arg, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::Array2;
@@ -88,13 +89,7 @@ impl Meta for Fill {
 }
 
 impl<T: Real> Op<T> for Fill {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        attrs: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let v = match self {
             Fill::Zeros => T::zero(),
             Fill::Ones => T::one(),

@@ -2,7 +2,8 @@
 //! (see `ops::fuse`), the poster's symmetric product Nᵀ·N.
 
 use super::{
-    gemm, req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    gemm, req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 
@@ -40,13 +41,7 @@ impl Meta for Gram {
 }
 
 impl<T: Real> Op<T> for Gram {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         Ok(Value::Matrix(gemm::gram(x[0].matrix().view())))
     }
 

@@ -1,7 +1,8 @@
 //! `load(path)`: an image file as a gray matrix.
 
 use super::{
-    req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    req, Arg, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Type, Value};
 
@@ -51,13 +52,7 @@ impl Meta for Load {
 
 impl<T: Real> Op<T> for Load {
     /// The reason of a failure is the [`Io`]'s, which names the file.
-    fn forward(
-        &self,
-        _: &[&Value<T>],
-        attrs: &Attrs,
-        io: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, _: &[&Value<T>], attrs: &Attrs, io: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let gray = io.read_gray(attrs.str("path"))?;
         Ok(Value::Matrix(gray.mapv(T::lit)))
     }

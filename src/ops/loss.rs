@@ -2,8 +2,8 @@
 
 use super::kernel;
 use super::{
-    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
-    Signature,
+    opt, req, Arg, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 
@@ -115,13 +115,7 @@ fn squared_distance<T: Real>(x: &[&Value<T>]) -> T {
 }
 
 impl<T: Real> Op<T> for Loss {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        attrs: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let d2 = squared_distance(x);
         Ok(Value::Scalar(match checked(attrs) {
             Measure::Frobenius => d2.sqrt(),

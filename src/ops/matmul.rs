@@ -1,8 +1,8 @@
 //! `matmul(a, b)`, also written `a * b`: the matrix product.
 
 use super::{
-    gemm, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
-    Signature,
+    gemm, req, Arg, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 
@@ -55,13 +55,7 @@ impl Meta for Matmul {
 }
 
 impl<T: Real> Op<T> for Matmul {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         Ok(Value::Matrix(gemm::product(
             x[0].matrix().view(),
             x[1].matrix().view(),

@@ -344,6 +344,9 @@ pub trait Meta: Sync {
 /// them with the node's value and hands them back; most primitives keep none.
 pub type Notes<T> = Vec<T>;
 
+/// A forward's result, or why it failed (only outside-world reasons: a file that vanished).
+pub type Forward<T> = Result<Value<T>, String>;
+
 /// The numeric part of a primitive, for one float type.
 pub trait Op<T: Real> {
     /// Computes the result, and pushes onto `notes` (empty when called) whatever its backward
@@ -354,7 +357,7 @@ pub trait Op<T: Real> {
         attrs: &Attrs,
         io: &dyn Io,
         notes: &mut Notes<T>,
-    ) -> Result<Value<T>, String>;
+    ) -> Forward<T>;
 
     /// Vector-Jacobian product: given the gradient of a scalar with respect to the output,
     /// returns one entry per edge input: its gradient, or `None` where `needs[i]` is false

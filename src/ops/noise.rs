@@ -1,8 +1,8 @@
 //! `noise(rows, cols, seed = 1)`: a cloud-like gray texture, the same on every platform.
 
 use super::{
-    opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
-    Signature,
+    opt, req, Arg, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::Array2;
@@ -128,13 +128,7 @@ fn texture(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
 }
 
 impl<T: Real> Op<T> for Noise {
-    fn forward(
-        &self,
-        _: &[&Value<T>],
-        attrs: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, _: &[&Value<T>], attrs: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let t = texture(
             attrs.int("rows"),
             attrs.int("cols"),

@@ -1,8 +1,8 @@
 //! `normalize(m, signed = false)`: m rescaled so its minimum is 0 (or −1) and its maximum 1.
 
 use super::{
-    kernel, opt, req, Arg, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param,
-    PointwiseFns, Signature,
+    kernel, opt, req, Arg, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op,
+    Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
@@ -115,7 +115,7 @@ impl<T: Real> Op<T> for Normalize {
         attrs: &Attrs,
         _: &dyn Io,
         notes: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    ) -> Forward<T> {
         let m = x[0].matrix();
         let (lo, hi) = kernel::Extremes::values(m);
         notes.extend([lo, hi]);

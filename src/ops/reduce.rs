@@ -5,7 +5,8 @@
 //! result never depends on threads or on how the matrix was produced.
 
 use super::{
-    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
@@ -46,13 +47,7 @@ impl<R: Reduction> Meta for Reduce<R> {
 }
 
 impl<R: Reduction, T: Real> Op<T> for Reduce<R> {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         Ok(Value::Scalar(R::f(x[0].matrix())))
     }
 

@@ -2,7 +2,7 @@
 
 use super::fill::shape_attrs;
 use super::{
-    req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::Array2;
@@ -85,13 +85,7 @@ fn shape<T: Real>(m: &Array2<T>) -> Shape {
 }
 
 impl<T: Real> Op<T> for Resize {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        attrs: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], attrs: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let m = x[0].matrix();
         let to = Shape::new(attrs.int("rows"), attrs.int("cols"));
         let (ry, rx) = grid::<T>(shape(m), to);

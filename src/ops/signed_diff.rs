@@ -1,8 +1,8 @@
 //! `signed_diff(a, b)`: (a − b) / max|a − b|, the signed difference scaled into [−1, 1].
 
 use super::{
-    kernel, req, Arg, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
-    Signature,
+    kernel, req, Arg, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::{Array2, Zip};
@@ -63,13 +63,7 @@ fn difference<T: Real>(x: &[&Value<T>]) -> (Array2<T>, T, (usize, usize)) {
 }
 
 impl<T: Real> Op<T> for SignedDiff {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let (d, top, _) = difference(x);
         Ok(Value::Matrix(if top == T::zero() {
             d

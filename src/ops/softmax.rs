@@ -4,7 +4,7 @@
 use super::elementwise::{Exp, Pointwise};
 use super::kernel;
 use super::{
-    opt, req, Attrs, CheckError, Default, Dispatch, Doc, Io, Kind, Meta, Notes, Op, Param,
+    opt, req, Attrs, CheckError, Default, Dispatch, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
     PointwiseFns, Signature,
 };
 use crate::lambda::ElemFn;
@@ -244,7 +244,7 @@ impl<T: Real + Dispatch> Op<T> for Softmax {
         attrs: &Attrs,
         _: &dyn Io,
         notes: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    ) -> Forward<T> {
         let (axis, m) = (self.0, x[0].matrix());
         let shape = m.dim();
         let m = kernel::row_major(m.view());

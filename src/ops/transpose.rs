@@ -1,7 +1,8 @@
 //! `transpose(m)`, also written `m'`.
 
 use super::{
-    kernel, req, Attrs, CheckError, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Type, Value};
 
@@ -38,13 +39,7 @@ impl Meta for Transpose {
 }
 
 impl<T: Real> Op<T> for Transpose {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         Ok(flip(x[0]))
     }
 

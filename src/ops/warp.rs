@@ -2,8 +2,8 @@
 //! column along itself by a sine of the column index.
 
 use super::{
-    opt, req, Attrs, CheckError, Default, Doc, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
-    Signature,
+    opt, req, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Array2;
@@ -102,13 +102,7 @@ fn tap<T: Real>(x: usize, shift: T, rows: usize) -> Tap<T> {
 }
 
 impl<T: Real> Op<T> for Warp {
-    fn forward(
-        &self,
-        x: &[&Value<T>],
-        _: &Attrs,
-        _: &dyn Io,
-        _: &mut Notes<T>,
-    ) -> Result<Value<T>, String> {
+    fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let m = x[0].matrix();
         let shifts: Vec<T> = waves(m.ncols(), x[1].scalar(), x[2].scalar(), x[3].scalar())
             .map(|w| w.1)
