@@ -177,6 +177,9 @@ pub const BLOCK: usize = 64;
 /// The register transposes. Each reads the `side` rows of `s` (`ss` apart), writes the tile's
 /// transpose to `o` (rows `so` apart), adding the rows of `a` (`sa` apart) unless `a` is null.
 #[cfg(target_arch = "x86_64")]
+pub(super) use x86::Zmm;
+
+#[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{tiled, Region};
     use crate::tensor::Real;
@@ -217,8 +220,9 @@ mod x86 {
         }
     }
 
-    /// What the AVX-512 tile kernels do alike for f32 and f64: a register of T and its mask.
-    pub(super) trait Zmm: Sized {
+    /// What the AVX-512 kernels (these tiles, `gemm`'s micro-kernel) do alike for f32 and
+    /// f64: a register of T and its mask.
+    pub(in crate::ops) trait Zmm: Sized {
         type V: Copy;
         type M: Copy;
         /// The mask of the first n lanes.
@@ -230,6 +234,10 @@ mod x86 {
         /// All lanes (WHOLE), or those in m.
         unsafe fn store<const WHOLE: bool>(p: *mut Self, m: Self::M, v: Self::V);
         unsafe fn add(x: Self::V, y: Self::V) -> Self::V;
+        /// x in every lane.
+        unsafe fn splat(x: Self) -> Self::V;
+        /// x·y + z in each lane, rounded once.
+        unsafe fn fmadd(x: Self::V, y: Self::V, z: Self::V) -> Self::V;
         /// The same bits as 16 f32 lanes, and back.
         unsafe fn to_ps(v: Self::V) -> __m512;
         unsafe fn from_ps(v: __m512) -> Self::V;
@@ -250,9 +258,9 @@ mod x86 {
     }
 
     /// [`Zmm`] for a type from its intrinsics: register and mask types, then zero, load,
-    /// masked load, store, masked store, add.
+    /// masked load, store, masked store, add, splat, fmadd.
     macro_rules! zmm {
-        ($t:ty, $v:ty, $m:ty, $zero:ident, $load:ident, $mload:ident, $store:ident, $mstore:ident, $add:ident, $to:ident, $from:ident, $tile:ident) => {
+        ($t:ty, $v:ty, $m:ty, $zero:ident, $load:ident, $mload:ident, $store:ident, $mstore:ident, $add:ident, $splat:ident, $fmadd:ident, $to:ident, $from:ident, $tile:ident) => {
             impl Zmm for $t {
                 type V = $v;
                 type M = $m;
@@ -289,6 +297,16 @@ mod x86 {
                 }
                 #[target_feature(enable = "avx512f")]
                 #[inline]
+                unsafe fn splat(x: $t) -> $v {
+                    $splat(x)
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn fmadd(x: $v, y: $v, z: $v) -> $v {
+                    $fmadd(x, y, z)
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
                 unsafe fn to_ps(v: $v) -> __m512 {
                     $to(v)
                 }
@@ -321,6 +339,8 @@ mod x86 {
         _mm512_storeu_ps,
         _mm512_mask_storeu_ps,
         _mm512_add_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
         same,
         same,
         tile_avx512_f32
@@ -335,6 +355,8 @@ mod x86 {
         _mm512_storeu_pd,
         _mm512_mask_storeu_pd,
         _mm512_add_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
         _mm512_castpd_ps,
         _mm512_castps_pd,
         tile_avx512_f64
