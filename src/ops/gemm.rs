@@ -9,9 +9,10 @@
 //! AVX-512 one). It is also why `gram`'s result is exactly symmetric: mᵀm's entries (i, j) and
 //! (j, i) are chains of the same products. The tests compare against that chain, written out.
 //!
-//! The kernel is plain Rust that the compiler vectorises; on x86-64 it is compiled for AVX-512
-//! and for AVX2 + FMA and chosen at run time. A CPU with neither, or another architecture, gets
-//! matrixmultiply's products, which sum in another order.
+//! On x86-64 the loops are compiled for AVX-512 and for AVX2 + FMA and chosen at run time. The
+//! AVX-512 micro-kernel is written with intrinsics (two registers a tile row, software
+//! prefetch); the AVX2 one is plain Rust that the compiler vectorises. A CPU with neither, or
+//! another architecture, gets matrixmultiply's products, which sum in another order.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use super::isa::{self, Isa};
@@ -200,7 +201,7 @@ fn sized<T: Real, const MR: usize, const NR32: usize, const NR64: usize>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{micro, tiles, Job};
+    use super::{micro, tiles, CTile, Job};
     use crate::ops::tile::Zmm;
     use crate::tensor::Real;
     use std::any::TypeId;
@@ -213,27 +214,21 @@ mod x86 {
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f,fma")]
     pub(super) unsafe fn avx512<T: Real, const MR: usize, const NR: usize>(job: Job<'_, '_, T>) {
-        tiles::<T, MR, NR>(job, |a, b, acc| {
+        tiles::<T, MR, NR>(job, |a, b, c: CTile<T>| {
             let f32s = TypeId::of::<T>() == TypeId::of::<f32>();
             let f64s = TypeId::of::<T>() == TypeId::of::<f64>();
-            // SAFETY: the casts are to T's own type; this CPU has AVX-512F.
+            let k = a.len() / MR;
+            let (a, b) = (a.as_ptr(), b.as_ptr());
+            let t = (c.at, c.ldc, c.first);
+            // SAFETY: the casts are to T's own type; this CPU has AVX-512F; the panels hold k
+            // steps, the tile is valid (CTile's promise).
             unsafe {
                 if f32s {
-                    zmm_micro::<f32, MR, NR>(
-                        a.as_ptr().cast(),
-                        b.as_ptr().cast(),
-                        acc.as_mut_ptr().cast(),
-                        a.len() / MR,
-                    )
+                    zmm_micro::<f32, MR, NR>(a.cast(), b.cast(), (t.0.cast(), t.1, t.2), k)
                 } else if f64s {
-                    zmm_micro::<f64, MR, NR>(
-                        a.as_ptr().cast(),
-                        b.as_ptr().cast(),
-                        acc.as_mut_ptr().cast(),
-                        a.len() / MR,
-                    )
+                    zmm_micro::<f64, MR, NR>(a.cast(), b.cast(), (t.0.cast(), t.1, t.2), k)
                 } else {
-                    micro::<T, MR, NR>(a, b, acc)
+                    unreachable!("imgx computes in f32 and f64")
                 }
             }
         })
@@ -241,18 +236,18 @@ mod x86 {
 
     /// [`super::micro`] in AVX-512 registers, which the compiler's vectoriser cannot be trusted
     /// to choose (tuned for some Intel CPUs it prefers 256-bit registers, and a 12 × 32 f32
-    /// tile then spills): the tile's MR rows of NR entries (two registers each) at `acc`, the
-    /// k-steps of MR entries of a and NR entries of b. The same fma chains, so the same bits.
+    /// tile then spills): the tile `(at, ldc, first)` as in [`CTile`], the k-steps of MR
+    /// entries of a and NR entries of b. The same fma chains, so the same bits.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; NR must be two registers of T; a holds k·MR entries, b
-    /// k·NR and acc MR·NR.
+    /// k·NR, and the tile's MR rows of NR entries are valid.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn zmm_micro<T: Zmm + Copy, const MR: usize, const NR: usize>(
         a: *const T,
         b: *const T,
-        acc: *mut T,
+        (c, ldc, first): (*mut T, usize, bool),
         k: usize,
     ) {
         let lanes = NR / 2;
@@ -260,7 +255,13 @@ mod x86 {
         let whole = T::mask(0);
         unsafe {
             let mut r: [[T::V; 2]; MR] = std::array::from_fn(|i| {
-                [0, lanes].map(|j| T::load::<true>(acc.add(i * NR + j), whole))
+                [0, lanes].map(|j| {
+                    if first {
+                        T::zero()
+                    } else {
+                        T::load::<true>(c.add(i * ldc + j), whole)
+                    }
+                })
             });
             for kk in 0..k {
                 let (ak, bk) = (a.add(kk * MR), b.add(kk * NR));
@@ -280,8 +281,8 @@ mod x86 {
                 }
             }
             for (i, r) in r.iter().enumerate() {
-                T::store::<true>(acc.add(i * NR), whole, r[0]);
-                T::store::<true>(acc.add(i * NR + lanes), whole, r[1]);
+                T::store::<true>(c.add(i * ldc), whole, r[0]);
+                T::store::<true>(c.add(i * ldc + lanes), whole, r[1]);
             }
         }
     }
@@ -380,7 +381,7 @@ const PACK_GRAIN: usize = 1 << 16;
 #[inline(always)]
 fn tiles<T: Real, const MR: usize, const NR: usize>(
     job: Job<'_, '_, T>,
-    micro: impl Fn(&[T], &[T], &mut [[T; NR]; MR]),
+    micro: impl Fn(&[T], &[T], CTile<T>),
 ) {
     let Job {
         a,
@@ -407,34 +408,47 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(
             if part == Part::Upper && row0 + i0 >= j0 + NR {
                 continue; // the tile lies wholly below the diagonal
             }
-            let rows = c[i0 * n..].chunks_mut(n).take(MR);
+            if w == NR && i0 + MR <= h {
+                // a whole tile: the micro-kernel works on c's entries where they are
+                let at = c[i0 * n + j0..(i0 + MR - 1) * n + j0 + NR].as_mut_ptr();
+                micro(apanel, bpanel, CTile { at, ldc: n, first });
+                continue;
+            }
+            // a tile on the ragged edge, through a whole one (its other entries unused)
             let mut acc = [[T::zero(); NR]; MR];
+            let rows = c[i0 * n..].chunks_mut(n).take(MR);
             if !first {
                 for (row, acc) in rows.zip(&mut acc) {
-                    if w == NR {
-                        *acc = *whole(&row[j0..j0 + NR]);
-                    } else {
-                        acc[..w].copy_from_slice(&row[j0..j0 + w]);
-                    }
+                    acc[..w].copy_from_slice(&row[j0..j0 + w]);
                 }
             }
-            micro(apanel, bpanel, &mut acc);
+            let at = acc.as_mut_ptr().cast();
+            micro(apanel, bpanel, CTile { at, ldc: NR, first });
             let rows = c[i0 * n..].chunks_mut(n).take(MR);
             for (row, acc) in rows.zip(&acc) {
-                if w == NR {
-                    *whole_mut(&mut row[j0..j0 + NR]) = *acc;
-                } else {
-                    row[j0..j0 + w].copy_from_slice(&acc[..w]);
-                }
+                row[j0..j0 + w].copy_from_slice(&acc[..w]);
             }
         }
     }
 }
 
-/// The micro-kernel: acc[i][j] = fma(a[i], b[j], acc[i][j]) for each k in order, with a's
+/// The micro-kernel's tile of the result: `MR` rows of `NR` entries from `at`, rows `ldc`
+/// apart, all valid to read and write. The chains start from zero there if `first`, else they
+/// continue from the entries there.
+struct CTile<T> {
+    at: *mut T,
+    ldc: usize,
+    first: bool,
+}
+
+/// The micro-kernel: c[i][j] = fma(a[i], b[j], c[i][j]) for each k in order, with a's
 /// micro-panel `MR` entries per k and b's `NR` entries per k. The tile stays in registers.
 #[inline(always)]
-fn micro<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], acc: &mut [[T; NR]; MR]) {
+fn micro<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], c: CTile<T>) {
+    // SAFETY: the tile's rows are valid (CTile's promise) and NR entries long.
+    let row = |i: usize| unsafe { &mut *c.at.add(i * c.ldc).cast::<[T; NR]>() };
+    let mut acc: [[T; NR]; MR] =
+        std::array::from_fn(|i| if c.first { [T::zero(); NR] } else { *row(i) });
     for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
         let (ak, bk): (&[T; MR], &[T; NR]) = match (ak.try_into(), bk.try_into()) {
             (Ok(ak), Ok(bk)) => (ak, bk),
@@ -445,6 +459,9 @@ fn micro<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], acc: &mut 
                 acc[i][j] = ak[i].mul_add(bk[j], acc[i][j]);
             }
         }
+    }
+    for (i, acc) in acc.into_iter().enumerate() {
+        *row(i) = acc;
     }
 }
 
@@ -500,12 +517,6 @@ fn pack_b<T: Real, const NR: usize>(b: ArrayView2<T>, out: &mut Vec<T>) {
 
 /// A slice of exactly N entries as an array.
 fn whole<T, const N: usize>(s: &[T]) -> &[T; N] {
-    s.try_into()
-        .unwrap_or_else(|_| unreachable!("a slice of {N} entries"))
-}
-
-/// A slice of exactly N entries as an array, mutably.
-fn whole_mut<T, const N: usize>(s: &mut [T]) -> &mut [T; N] {
     s.try_into()
         .unwrap_or_else(|_| unreachable!("a slice of {N} entries"))
 }
