@@ -219,14 +219,13 @@ mod x86 {
             let f64s = TypeId::of::<T>() == TypeId::of::<f64>();
             let k = a.len() / MR;
             let (a, b) = (a.as_ptr(), b.as_ptr());
-            let t = (c.at, c.ldc, c.first);
             // SAFETY: the casts are to T's own type; this CPU has AVX-512F; the panels hold k
             // steps, the tile is valid (CTile's promise).
             unsafe {
                 if f32s {
-                    zmm_micro::<f32, MR, NR>(a.cast(), b.cast(), (t.0.cast(), t.1, t.2), k)
+                    zmm_micro::<f32, MR, NR>(a.cast(), b.cast(), c.cast(), k)
                 } else if f64s {
-                    zmm_micro::<f64, MR, NR>(a.cast(), b.cast(), (t.0.cast(), t.1, t.2), k)
+                    zmm_micro::<f64, MR, NR>(a.cast(), b.cast(), c.cast(), k)
                 } else {
                     unreachable!("imgx computes in f32 and f64")
                 }
@@ -236,8 +235,8 @@ mod x86 {
 
     /// [`super::micro`] in AVX-512 registers, which the compiler's vectoriser cannot be trusted
     /// to choose (tuned for some Intel CPUs it prefers 256-bit registers, and a 12 × 32 f32
-    /// tile then spills): the tile `(at, ldc, first)` as in [`CTile`], the k-steps of MR
-    /// entries of a and NR entries of b. The same fma chains, so the same bits.
+    /// tile then spills): the tile c, the k-steps of MR entries of a and NR entries of b. The
+    /// same fma chains, so the same bits.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; NR must be two registers of T; a holds k·MR entries, b
@@ -247,7 +246,7 @@ mod x86 {
     unsafe fn zmm_micro<T: Zmm + Copy, const MR: usize, const NR: usize>(
         a: *const T,
         b: *const T,
-        (c, ldc, first): (*mut T, usize, bool),
+        CTile { at: c, ldc, first }: CTile<T>,
         k: usize,
     ) {
         let lanes = NR / 2;
@@ -439,6 +438,18 @@ struct CTile<T> {
     at: *mut T,
     ldc: usize,
     first: bool,
+}
+
+impl<T> CTile<T> {
+    /// The same tile, its entries seen as U (T's own type, for code written per type).
+    #[cfg(target_arch = "x86_64")]
+    fn cast<U>(self) -> CTile<U> {
+        CTile {
+            at: self.at.cast(),
+            ldc: self.ldc,
+            first: self.first,
+        }
+    }
 }
 
 /// The micro-kernel: c[i][j] = fma(a[i], b[j], c[i][j]) for each k in order, with a's

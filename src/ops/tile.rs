@@ -174,11 +174,11 @@ unsafe fn tiled<T: Real>(
 /// against walking whole rows of tiles.
 pub const BLOCK: usize = 64;
 
-/// The register transposes. Each reads the `side` rows of `s` (`ss` apart), writes the tile's
-/// transpose to `o` (rows `so` apart), adding the rows of `a` (`sa` apart) unless `a` is null.
 #[cfg(target_arch = "x86_64")]
 pub(super) use x86::Zmm;
 
+/// The register transposes. Each reads the `side` rows of `s` (`ss` apart), writes the tile's
+/// transpose to `o` (rows `so` apart), adding the rows of `a` (`sa` apart) unless `a` is null.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{tiled, Region};
