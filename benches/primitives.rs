@@ -160,3 +160,34 @@ optimize l over x with adam(lr = 0.001) steps 1
         imgx::run::update(graph, &mut values, o, &relevant, &dirty, &mut state).expect("finite");
     });
 }
+
+/// A GIF frame of the optimisation's animation (hcat of two 512² images) as LZW sees it:
+/// 8-bit noise, the worst case and close to a frame of a learned image.
+fn gif_frame() -> Vec<u8> {
+    let mut s = 0x2545_f491_4f6c_dd1d_u64;
+    (0..512 * 1024)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+/// GIF compression of one frame: imgx's encoder (`imgx::lzw`) …
+#[divan::bench]
+fn gif_lzw_imgx(bencher: divan::Bencher) {
+    let frame = gif_frame();
+    bencher.bench_local(|| imgx::lzw::encode(&frame));
+}
+
+/// … and the `gif` crate's (`weezl`), its peer.
+#[divan::bench]
+fn gif_lzw_weezl(bencher: divan::Bencher) {
+    let frame = gif_frame();
+    bencher.bench_local(|| {
+        let mut e = weezl::encode::Encoder::new(weezl::BitOrder::Lsb, 8);
+        e.encode(&frame).expect("weezl compresses")
+    });
+}

@@ -727,17 +727,15 @@ pub fn save_gif(
             .copied()
             .collect();
         let delay = (at(i + 1) - at(i)).clamp(2.0, f64::from(u16::MAX)) as u16;
-        let mut f = gif::Frame {
+        gif::Frame {
             delay,
             top: top as u16,
             left: left as u16,
             width: (right - left) as u16,
             height: (bottom - top) as u16,
-            buffer: buffer.into(),
+            buffer: crate::lzw::encode(&buffer).into(),
             ..gif::Frame::default()
-        };
-        f.make_lzw_pre_encoded();
-        f
+        }
     };
     let threads = threads.max(1);
     // Straight into the file, as the frames are compressed: the GIF is never in memory whole.

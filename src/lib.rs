@@ -3,9 +3,9 @@
 //!
 //! Phases, each in its own module: [`syntax`] (pest) → [`ast`] → [`lower`] (checked [`graph`])
 //! → [`eval`] (forward) → [`grad`] (reverse mode) → [`optim`]; [`run`] executes a checked
-//! program, keeping [`checkpoint`]s, drawing loss curves with [`plot`] and describing the run
-//! in a [`manifest`] and timing primitives with [`profile`]; [`io`] is the only module that touches the disk; primitives live in
-//! [`ops`].
+//! program, keeping [`checkpoint`]s, drawing loss curves with [`plot`], describing the run in a
+//! [`manifest`] and timing primitives with [`profile`]; [`io`] is the only module that touches
+//! the disk ([`lzw`] compresses its GIF frames); primitives live in [`ops`].
 
 pub mod ast;
 pub mod checkpoint;
@@ -18,6 +18,7 @@ pub mod graph;
 pub mod io;
 pub mod lambda;
 pub mod lower;
+pub mod lzw;
 pub mod manifest;
 pub mod ops;
 pub mod optim;
