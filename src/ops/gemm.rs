@@ -503,6 +503,8 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
         // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
         for col in a.columns() {
             match col.to_slice() {
+                // a whole column of the panel: a copy of known length, not a call to memmove
+                Some(col) if h == MR => out.extend_from_slice(whole::<T, MR>(col)),
                 Some(col) => out.extend_from_slice(col),
                 None => out.extend(col.iter().copied()),
             }
