@@ -40,7 +40,10 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
             Ok(code) => prefix = code, // the string goes on
             Err(slot) => {
                 out.put(prefix);
-                if out.added(key, slot, &mut table) {
+                table[slot] = (key << WIDEST) | out.next;
+                out.count_entry();
+                if out.next == 1 << WIDEST {
+                    // the table is full
                     out.put(CLEAR);
                     table.fill(0);
                     out.restart();
@@ -51,7 +54,7 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
     }
     out.put(prefix);
     // the decoder adds an entry as it reads that code, which can widen the end code
-    out.widen();
+    out.count_entry();
     out.put(END);
     out.finish()
 }
@@ -71,7 +74,7 @@ fn find(table: &[u32], key: u32) -> Result<u32, usize> {
 }
 
 /// The code stream being written: codes packed into bytes least significant bit first, and
-/// the state that sets their width (the next code the table assigns).
+/// the state that sets their width (`next`, the code the table assigns next).
 struct Codes {
     bytes: Vec<u8>,
     bits: u64,
@@ -105,17 +108,9 @@ impl Codes {
         }
     }
 
-    /// Gives `key` (prefix and byte) the next code, in `slot`; true if the table is now full
-    /// and must be cleared.
-    fn added(&mut self, key: u32, slot: usize, table: &mut [u32]) -> bool {
-        table[slot] = (key << WIDEST) | self.next;
-        self.widen();
-        self.next == 1 << WIDEST
-    }
-
     /// One more entry in the table: the decoder, one entry behind the encoder, reads the next
     /// code at the width of the largest code it could be (`next − 1`, after this entry).
-    fn widen(&mut self) {
+    fn count_entry(&mut self) {
         self.next += 1;
         if self.next - 1 == 1 << self.width && self.width < WIDEST {
             self.width += 1;
