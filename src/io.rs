@@ -13,7 +13,7 @@ use crate::ops::{Io, Origin, Text};
 use crate::tensor::Shape;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageBuffer, ImageError, ImageFormat, ImageReader, Limits};
-use ndarray::{Array2, ArrayView2, ShapeBuilder};
+use ndarray::{Array2, ArrayView1, ArrayView2, ShapeBuilder};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
@@ -686,7 +686,10 @@ pub const GIF_MAX_FPS: f64 = 50.0;
 ///
 /// Frame i is shown from `round(100·i/fps)` to `round(100·(i+1)/fps)` hundredths of a second
 /// (at least 2), so uneven delays keep the average rate exact (30 fps: 3, 4, 3, 3, 4, 3, …).
-/// Each frame after the first stores only the rectangle where it differs from the one before.
+/// Each frame after the first stores only the rectangle where it differs from the one before,
+/// drawn over it, and in that rectangle the pixels it does not change as a transparent index:
+/// a level none of its changed pixels has (if there is one). LZW compresses those runs of one
+/// index well.
 pub fn save_gif(
     path: &Path,
     frames: &[Array2<u8>],
@@ -721,14 +724,16 @@ pub fn save_gif(
             0 => (0, rows, 0, cols),
             _ => changed(&frames[i - 1], frame).unwrap_or((0, 1, 0, 1)),
         };
-        let buffer: Vec<u8> = frame
-            .slice(ndarray::s![top..bottom, left..right])
-            .iter()
-            .copied()
-            .collect();
+        let rect = ndarray::s![top..bottom, left..right];
+        let (buffer, transparent) = match i {
+            0 => (frame.iter().copied().collect(), None),
+            _ => over(frames[i - 1].slice(rect), frame.slice(rect)),
+        };
         let delay = (at(i + 1) - at(i)).clamp(2.0, f64::from(u16::MAX)) as u16;
         gif::Frame {
             delay,
+            dispose: gif::DisposalMethod::Keep,
+            transparent,
             top: top as u16,
             left: left as u16,
             width: (right - left) as u16,
@@ -764,6 +769,36 @@ pub fn save_gif(
         }
         encoder.into_inner().map(|_| ()).map_err(gif_error)
     })
+}
+
+/// The pixels of `now` to draw over `before` (one rectangle of two frames), and the transparent
+/// index they use: the lowest level no changed pixel has, written where `now` equals `before`.
+/// If the changed pixels have every level, `now` itself and none.
+fn over(before: ArrayView2<u8>, now: ArrayView2<u8>) -> (Vec<u8>, Option<u8>) {
+    // row by row, as slices (a rectangle's rows are contiguous)
+    fn slice(r: ArrayView1<'_, u8>) -> &[u8] {
+        r.to_slice()
+            .unwrap_or_else(|| unreachable!("a row of a rectangle"))
+    }
+    let rows = || (before.rows().into_iter().map(slice)).zip(now.rows().into_iter().map(slice));
+    // four tables, so consecutive pixels do not wait on each other's stores
+    let mut used = [[false; 256]; 4];
+    for (b, n) in rows() {
+        for (k, (&b, &n)) in b.iter().zip(n).enumerate() {
+            used[k % 4][usize::from(n)] |= b != n;
+        }
+    }
+    match (0..256).position(|level| used.iter().all(|u| !u[level])) {
+        Some(t) => {
+            let t = t as u8;
+            let drawn = rows().flat_map(|(b, n)| b.iter().zip(n));
+            (
+                drawn.map(|(&b, &n)| if b == n { t } else { n }).collect(),
+                Some(t),
+            )
+        }
+        None => (now.iter().copied().collect(), None),
+    }
 }
 
 /// The bounding box (top, bottom, left, right; ends exclusive) of the pixels where `b` differs
@@ -1432,6 +1467,62 @@ mod tests {
         save_gray(&other, m.t(), 8).unwrap();
         assert!(io.read_gray(&text(&other)).unwrap_err().contains("changed"));
         assert!(io.inputs().is_empty());
+    }
+
+    /// Frames drawn over each other, decoded by the `gif` crate: the first whole; one that
+    /// changes a few pixels (a rectangle with the others transparent, the lowest level the
+    /// changed pixels lack as the transparent index); one whose changed pixels have every
+    /// level (no transparency); one unchanged. Every frame as seen is the frame saved.
+    #[test]
+    fn gif_frames_are_drawn_over_the_last_with_unchanged_pixels_transparent() {
+        let (rows, cols) = (24, 40);
+        let first = Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
+        let mut few = first.clone();
+        for (at, level) in [((3, 5), 0u8), ((3, 9), 1), ((10, 20), 3), ((15, 6), 200)] {
+            few[at] = level;
+        }
+        let mut all = few.clone();
+        for (k, v) in all.iter_mut().enumerate() {
+            *v = (k % 256) as u8;
+        }
+        let frames = [first, few, all.clone(), all];
+        let path = scratch("gif").join("frames.gif");
+        save_gif(&path, &frames, 10.0, 2).unwrap();
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::Indexed);
+        let mut d = options.read_info(File::open(&path).unwrap()).unwrap();
+        let mut canvas = vec![0u8; rows * cols];
+        let mut seen = Vec::new();
+        while let Some(f) = d.read_next_frame().unwrap() {
+            assert_eq!(f.dispose, gif::DisposalMethod::Keep);
+            let (top, left, w) = (
+                usize::from(f.top),
+                usize::from(f.left),
+                usize::from(f.width),
+            );
+            for (i, v) in f.buffer.iter().enumerate() {
+                if Some(*v) != f.transparent {
+                    canvas[(top + i / w) * cols + left + i % w] = *v;
+                }
+            }
+            seen.push((
+                f.transparent,
+                (f.top, f.left, f.width, f.height),
+                canvas.clone(),
+            ));
+        }
+        assert_eq!(seen.len(), 4);
+        for (k, ((_, _, canvas), frame)) in seen.iter().zip(&frames).enumerate() {
+            assert_eq!(canvas, frame.as_slice().unwrap(), "frame {k} as seen");
+        }
+        let [(t0, r0, _), (t1, r1, _), (t2, _, _), (_, r3, _)] = &seen[..] else {
+            unreachable!("four frames")
+        };
+        assert_eq!((*t0, *r0), (None, (0, 0, 40, 24)));
+        // rows 3 to 15, columns 5 to 20; levels 0, 1, 3 and 200 changed, so 2 is transparent
+        assert_eq!((*t1, *r1), (Some(2), (3, 5, 16, 13)));
+        assert_eq!(*t2, None, "the changed pixels have all 256 levels");
+        assert_eq!(*r3, (0, 0, 1, 1), "an unchanged frame stores one pixel");
     }
 
     #[test]

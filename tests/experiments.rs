@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// A GIF's width, height, frame delays (1/100 s) and frames as seen (each drawn over the one
-/// before); asserts the exact 256-level gray palette imgx writes.
+/// before, its transparent pixels leaving the one before visible); asserts the exact 256-level
+/// gray palette imgx writes.
 fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::Indexed);
@@ -25,8 +26,15 @@ fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
     while let Some(f) = d.read_next_frame().unwrap() {
         let (top, left) = (usize::from(f.top), usize::from(f.left));
         let fw = usize::from(f.width);
+        assert_eq!(
+            f.dispose,
+            gif::DisposalMethod::Keep,
+            "each frame drawn over the last"
+        );
         for (i, v) in f.buffer.iter().enumerate() {
-            canvas[(top + i / fw) * w + left + i % fw] = *v;
+            if Some(*v) != f.transparent {
+                canvas[(top + i / fw) * w + left + i % fw] = *v;
+            }
         }
         delays.push(f.delay);
         frames.push(canvas.clone());
