@@ -520,20 +520,27 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
     let [rs, cs] = [0, 1].map(|axis| a.strides()[axis]);
     if rs > 0 && cs == 1 {
         // rows of unit stride (a row-major a, as m in m·(g + gᵀ)): the block transposed, tile
-        // by tile, into the panel; rows past h stay zero
+        // by tile, into the panel; rows past h are zeros, and only then is the panel zeroed
+        // first (the transpose writes every entry of a whole panel)
         let start = out.len();
-        out.resize(start + MR * kc, T::zero());
-        let panel = &mut out[start..];
-        // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel holds
-        // kc rows of MR ≥ h entries and is another allocation; this CPU has `isa::best()`.
+        if h < MR {
+            out.resize(start + MR * kc, T::zero());
+        }
+        out.reserve(start + MR * kc - out.len());
+        // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel,
+        // kc rows of MR ≥ h entries from `start`, lies in the buffer's capacity, in another
+        // allocation; this CPU has `isa::best()`.
         unsafe {
             tile::raw(
                 isa::best(),
                 (a.as_ptr(), rs as usize),
                 (std::ptr::null(), 0),
-                (panel.as_mut_ptr(), MR),
+                (out.as_mut_ptr().add(start), MR),
                 (kc, h),
-            )
+            );
+            // SAFETY: every entry of the panel is written: by the transpose (h rows of each of
+            // the kc rows), and if h < MR by the zeroing before it.
+            out.set_len(start + MR * kc);
         };
     } else {
         // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
