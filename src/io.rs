@@ -784,20 +784,30 @@ fn over(before: ArrayView2<u8>, now: ArrayView2<u8>) -> (Vec<u8>, Option<u8>) {
     // four tables, so consecutive pixels do not wait on each other's stores
     let mut used = [[false; 256]; 4];
     for (b, n) in rows() {
-        for (k, (&b, &n)) in b.iter().zip(n).enumerate() {
-            used[k % 4][usize::from(n)] |= b != n;
+        let (bc, nc) = (b.chunks_exact(4), n.chunks_exact(4));
+        let tail = bc.remainder().iter().zip(nc.remainder());
+        for (b, n) in bc.zip(nc) {
+            for (used, (&b, &n)) in used.iter_mut().zip(b.iter().zip(n)) {
+                used[usize::from(n)] |= b != n;
+            }
+        }
+        for (&b, &n) in tail {
+            used[0][usize::from(n)] |= b != n;
         }
     }
+    let mut pixels = Vec::with_capacity(now.len());
     match (0..256).position(|level| used.iter().all(|u| !u[level])) {
         Some(t) => {
             let t = t as u8;
-            let drawn = rows().flat_map(|(b, n)| b.iter().zip(n));
-            (
-                drawn.map(|(&b, &n)| if b == n { t } else { n }).collect(),
-                Some(t),
-            )
+            for (b, n) in rows() {
+                pixels.extend(b.iter().zip(n).map(|(&b, &n)| if b == n { t } else { n }));
+            }
+            (pixels, Some(t))
         }
-        None => (now.iter().copied().collect(), None),
+        None => {
+            rows().for_each(|(_, n)| pixels.extend_from_slice(n));
+            (pixels, None)
+        }
     }
 }
 
