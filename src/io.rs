@@ -1491,10 +1491,7 @@ mod tests {
         for (at, level) in [((3, 5), 0u8), ((3, 9), 1), ((10, 20), 3), ((15, 6), 200)] {
             few[at] = level;
         }
-        let mut all = few.clone();
-        for (k, v) in all.iter_mut().enumerate() {
-            *v = (k % 256) as u8;
-        }
+        let all = Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) % 256) as u8);
         let frames = [first, few, all.clone(), all];
         let path = scratch("gif").join("frames.gif");
         save_gif(&path, &frames, 10.0, 2).unwrap();

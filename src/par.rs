@@ -9,7 +9,7 @@
 //! The shares keep data in one core's cache from pass to pass: consecutive passes over matrices
 //! of one shape give a thread the same rows, which it wrote itself. A 512² step's element-wise
 //! passes took 15–30% less time than when each thread took the next task as it came free
-//! (and the whole step about 3% less).
+//! (and the whole step 1–3% less).
 //!
 //! Helpers spin between tasks, as OpenMP runtimes and BLAS libraries do, and park after
 //! [`SPIN`] without work. A 512² Adam step posts a task every few tens of microseconds, and

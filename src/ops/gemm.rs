@@ -83,8 +83,8 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
 /// How many row blocks to cut an m×k by k×n product into: one if small, else two per thread
 /// ([`row_blocks`] gives them equal work, and `par` gives each thread a share of them), and at
 /// least enough that each block fits [`A_BLOCK_BYTES`]. Any number gives the same bits; this
-/// only balances the work. Two per thread measured best at 512² on two
-/// threads, against one, four and eight, for both products.
+/// only balances the work. Two per thread measured best at 512² on two threads, against one,
+/// four and eight, for both products.
 fn tasks_for(m: usize, k: usize, n: usize) -> usize {
     if m * k * n < SHARED_PRODUCT {
         return 1;
@@ -761,9 +761,9 @@ mod tests {
         gram_is_the_chain::<f64>();
     }
 
-    /// Row blocks cover the rows in whole tiles, in order; a whole product's have equal rows
-    /// (as before there were shares), the upper part's have equal work (its tiles counted
-    /// here, one by one), and none has more than twice `max_rows`.
+    /// Row blocks cover the rows in whole tiles, in order; a whole product's have equal rows,
+    /// the upper part's equal work (its tiles counted here, one by one), and none has more
+    /// than twice `max_rows`.
     #[test]
     fn row_blocks_share_the_work() {
         assert_eq!(
