@@ -1479,59 +1479,6 @@ mod tests {
         assert!(io.inputs().is_empty());
     }
 
-    /// Frames drawn over each other, decoded by the `gif` crate: the first whole; one that
-    /// changes a few pixels (a rectangle with the others transparent, the lowest level the
-    /// changed pixels lack as the transparent index); one whose changed pixels have every
-    /// level (no transparency); one unchanged. Every frame as seen is the frame saved.
-    #[test]
-    fn gif_frames_are_drawn_over_the_last_with_unchanged_pixels_transparent() {
-        let (rows, cols) = (24, 40);
-        let first = Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
-        let mut few = first.clone();
-        for (at, level) in [((3, 5), 0u8), ((3, 9), 1), ((10, 20), 3), ((15, 6), 200)] {
-            few[at] = level;
-        }
-        let all = Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) % 256) as u8);
-        let frames = [first, few, all.clone(), all];
-        let path = scratch("gif").join("frames.gif");
-        save_gif(&path, &frames, 10.0, 2).unwrap();
-        let mut options = gif::DecodeOptions::new();
-        options.set_color_output(gif::ColorOutput::Indexed);
-        let mut d = options.read_info(File::open(&path).unwrap()).unwrap();
-        let mut canvas = vec![0u8; rows * cols];
-        let mut seen = Vec::new();
-        while let Some(f) = d.read_next_frame().unwrap() {
-            assert_eq!(f.dispose, gif::DisposalMethod::Keep);
-            let (top, left, w) = (
-                usize::from(f.top),
-                usize::from(f.left),
-                usize::from(f.width),
-            );
-            for (i, v) in f.buffer.iter().enumerate() {
-                if Some(*v) != f.transparent {
-                    canvas[(top + i / w) * cols + left + i % w] = *v;
-                }
-            }
-            seen.push((
-                f.transparent,
-                (f.top, f.left, f.width, f.height),
-                canvas.clone(),
-            ));
-        }
-        assert_eq!(seen.len(), 4);
-        for (k, ((_, _, canvas), frame)) in seen.iter().zip(&frames).enumerate() {
-            assert_eq!(canvas, frame.as_slice().unwrap(), "frame {k} as seen");
-        }
-        let [(t0, r0, _), (t1, r1, _), (t2, _, _), (_, r3, _)] = &seen[..] else {
-            unreachable!("four frames")
-        };
-        assert_eq!((*t0, *r0), (None, (0, 0, 40, 24)));
-        // rows 3 to 15, columns 5 to 20; levels 0, 1, 3 and 200 changed, so 2 is transparent
-        assert_eq!((*t1, *r1), (Some(2), (3, 5, 16, 13)));
-        assert_eq!(*t2, None, "the changed pixels have all 256 levels");
-        assert_eq!(*r3, (0, 0, 1, 1), "an unchanged frame stores one pixel");
-    }
-
     #[test]
     fn atomic_writes_leave_no_temporary_file() {
         let dir = scratch("atomic");

@@ -1,6 +1,7 @@
 //! Experiments you can watch, repeat and resume, through the real binary: recordings, loss
 //! logs, false-colour differences and manifests of one run; sweeps; resuming bit for bit;
-//! Ctrl-C; divergence; early stopping; `.npy` interop with numpy.
+//! Ctrl-C; divergence; early stopping; `.npy` interop with numpy. And `io::save_gif` itself,
+//! on frames made to show how it draws each frame over the last.
 
 mod common;
 use common::*;
@@ -9,10 +10,19 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A GIF's width, height, frame delays (1/100 s) and frames as seen (each drawn over the one
-/// before, its transparent pixels leaving the one before visible); asserts the exact 256-level
-/// gray palette imgx writes.
-fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
+/// A GIF frame as decoded: its delay (1/100 s), transparent index, rectangle (top, left,
+/// width, height), and the picture as seen (drawn over the one before, its transparent pixels
+/// leaving the one before visible).
+struct Drawn {
+    delay: u16,
+    transparent: Option<u8>,
+    rect: (u16, u16, u16, u16),
+    seen: Vec<u8>,
+}
+
+/// A GIF's width, height and frames; asserts the exact 256-level gray palette imgx writes and
+/// that each frame is drawn over the last.
+fn gif_drawn(path: &Path) -> (usize, usize, Vec<Drawn>) {
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::Indexed);
     let mut d = options
@@ -22,7 +32,7 @@ fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
     let gray: Vec<u8> = (0..=255u8).flat_map(|k| [k, k, k]).collect();
     assert_eq!(d.global_palette(), Some(&gray[..]), "exact gray palette");
     let mut canvas = vec![0u8; w * h];
-    let (mut delays, mut frames) = (Vec::new(), Vec::new());
+    let mut frames = Vec::new();
     while let Some(f) = d.read_next_frame().unwrap() {
         let (top, left) = (usize::from(f.top), usize::from(f.left));
         let fw = usize::from(f.width);
@@ -36,10 +46,63 @@ fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
                 canvas[(top + i / fw) * w + left + i % fw] = *v;
             }
         }
-        delays.push(f.delay);
-        frames.push(canvas.clone());
+        frames.push(Drawn {
+            delay: f.delay,
+            transparent: f.transparent,
+            rect: (f.top, f.left, f.width, f.height),
+            seen: canvas.clone(),
+        });
     }
-    (w, h, delays, frames)
+    (w, h, frames)
+}
+
+/// A GIF's width, height, frame delays (1/100 s) and frames as seen ([`gif_drawn`]).
+fn gif_frames(path: &Path) -> (usize, usize, Vec<u16>, Vec<Vec<u8>>) {
+    let (w, h, frames) = gif_drawn(path);
+    let delays = frames.iter().map(|f| f.delay).collect();
+    (w, h, delays, frames.into_iter().map(|f| f.seen).collect())
+}
+
+/// `io::save_gif` on frames made to show its cases: the first whole; one that changes a few
+/// pixels (a rectangle with the others transparent, the lowest level the changed pixels lack
+/// as the transparent index); one whose changed pixels have every level (no transparency);
+/// one unchanged. Every frame as seen is the frame saved.
+#[test]
+fn gif_frames_are_drawn_over_the_last_with_unchanged_pixels_transparent() {
+    let (rows, cols) = (24, 40);
+    let first =
+        ndarray::Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
+    let mut few = first.clone();
+    for (at, level) in [((3, 5), 0u8), ((3, 9), 1), ((10, 20), 3), ((15, 6), 200)] {
+        few[at] = level;
+    }
+    let all = ndarray::Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) % 256) as u8);
+    let frames = [first, few, all.clone(), all];
+    let path = temp_dir("gif-transparency").join("frames.gif");
+    imgx::io::save_gif(&path, &frames, 10.0, 2).unwrap();
+    let (w, h, drawn) = gif_drawn(&path);
+    assert_eq!((w, h, drawn.len()), (cols, rows, 4));
+    for (k, (d, frame)) in drawn.iter().zip(&frames).enumerate() {
+        assert_eq!(d.seen, frame.as_slice().unwrap(), "frame {k} as seen");
+    }
+    assert_eq!(
+        (drawn[0].transparent, drawn[0].rect),
+        (None, (0, 0, 40, 24))
+    );
+    // rows 3 to 15, columns 5 to 20; levels 0, 1, 3 and 200 changed, so 2 is transparent
+    assert_eq!(
+        (drawn[1].transparent, drawn[1].rect),
+        (Some(2), (3, 5, 16, 13))
+    );
+    assert_eq!(
+        drawn[2].transparent, None,
+        "the changed pixels have all 256 levels"
+    );
+    assert_eq!(
+        drawn[3].rect,
+        (0, 0, 1, 1),
+        "an unchanged frame stores one pixel"
+    );
 }
 
 fn json(path: &Path) -> serde_json::Value {

@@ -355,14 +355,10 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
         let entries = c
             .as_slice_mut()
             .unwrap_or_else(|| unreachable!("a new row-major matrix"));
-        let mut jobs = Vec::with_capacity(bounds.len());
-        let mut rest = entries;
-        for w in bounds.windows(2) {
-            let (block, tail) = std::mem::take(&mut rest).split_at_mut((w[1] - w[0]) * n);
-            jobs.push((w[0], block));
-            rest = tail;
-        }
-        par::for_each(jobs, |(row0, c)| {
+        let blocks = bounds.windows(2).map(|w| w[0]..w[1]);
+        let jobs = super::kernel::split_rows(entries, n, blocks);
+        par::for_each(jobs, |(rows, c)| {
+            let row0 = rows.start;
             let job = Job {
                 a: a.slice(s![row0..row0 + c.len() / n, k0..k0 + kc]),
                 b: bp,

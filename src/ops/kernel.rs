@@ -103,14 +103,25 @@ pub fn each_block<T: Send, R: Send>(
     f: impl Fn(Range<usize>, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
     debug_assert_eq!(out.len(), rows * cols);
-    let mut jobs = Vec::new();
+    let jobs = split_rows(out, cols, blocks(rows, cols));
+    par::map(jobs, |(r, block)| f(r, block))
+}
+
+/// The row-major matrix `out` with `cols` columns cut into the consecutive row ranges `rows`
+/// (from row 0), each with its entries.
+pub fn split_rows<T>(
+    out: &mut [T],
+    cols: usize,
+    rows: impl IntoIterator<Item = Range<usize>>,
+) -> Vec<(Range<usize>, &mut [T])> {
+    let mut parts = Vec::new();
     let mut rest = out;
-    for r in blocks(rows, cols) {
-        let (block, tail) = rest.split_at_mut(r.len() * cols);
-        jobs.push((r, block));
+    for r in rows {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len() * cols);
+        parts.push((r, part));
         rest = tail;
     }
-    par::map(jobs, |(r, block)| f(r, block))
+    parts
 }
 
 /// A new row-major r × c matrix whose row blocks `fill` writes, block by block on [`par`]'s
