@@ -649,9 +649,9 @@ fn level(v: f64, max: f64) -> f64 {
     (v * max).round_ties_even()
 }
 
-/// 8-bit gray levels of a matrix with values in [0, 1], rounded as [`save_gray`] rounds them.
-pub fn gray8(m: ArrayView2<f64>) -> Array2<u8> {
-    m.mapv(|v| level(v, 255.0) as u8)
+/// The 8-bit gray level of a value in [0, 1], rounded as [`save_gray`] rounds it.
+pub fn gray8(v: f64) -> u8 {
+    level(v, 255.0) as u8
 }
 
 /// Saves 8-bit gray levels as an image (PNG, TIFF, JPEG or BMP, by extension).

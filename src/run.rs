@@ -24,7 +24,7 @@ use crate::optim::Optimizer;
 use crate::plot::Chart;
 use crate::profile::{timed, Phase, Row};
 use crate::tensor::{min_max, Real, Value};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -454,7 +454,8 @@ impl<T: Dispatch> Runner<'_, T> {
         let written = if exact {
             io::save_gray(&path, m.view(), s.bits)
         } else {
-            let (m, clipped) = fit(m, s.range, signed, &s.path).map_err(fail)?;
+            let (fit, clipped) = fit(m.view(), s.range, signed, &s.path).map_err(fail)?;
+            let m = fit.map(m.view(), |v| v);
             if clipped.values > 0 {
                 let unit = if signed { "[−1, 1]" } else { "[0, 1]" };
                 self.events.warn(&format!(
@@ -487,8 +488,9 @@ impl<T: Dispatch> Runner<'_, T> {
         a: &Animation,
         clipped: &mut Clipped,
     ) -> Result<Array2<u8>, Failure> {
-        let m = self.matrix(node)?;
-        let (m, c) = fit(m, a.range, false, &a.path).map_err(|e| {
+        self.values.compute(&self.program.graph, &[node], self.io)?;
+        let m = self.values.get(node).matrix().view();
+        let (fit, c) = fit(m, a.range, false, &a.path).map_err(|e| {
             Failure::new(
                 Some(a.span),
                 e,
@@ -503,7 +505,7 @@ impl<T: Dispatch> Runner<'_, T> {
                 hi: clipped.hi.max(c.hi),
             };
         }
-        Ok(io::gray8(m.view()))
+        Ok(fit.map(m, io::gray8))
     }
 
     /// Writes frames as an animated GIF, or as numbered PNGs (`x.png` → `x-0000.png`, …).
@@ -891,16 +893,42 @@ fn show<T: Dispatch>(v: &Value<T>) -> Shown {
     }
 }
 
-/// Maps values into [0, 1] (or [−1, 1] when `signed`) by policy, returning what it clipped.
+/// How a range policy maps a matrix's values into [0, 1] (or [−1, 1] when signed), found by
+/// [`fit`] from the values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fit {
+    /// Values outside [floor, 1] become its nearest end; values inside stay as they are.
+    Clamp { floor: f64 },
+    /// lo…lo + span to 0…1 (all 0 if span is 0).
+    Shift { lo: f64, span: f64 },
+    /// Divided by the largest magnitude, `top`, so 0 stays 0 (all 0 if top is 0).
+    Scale { top: f64 },
+}
+
+impl Fit {
+    /// `out` of each fitted value, in one pass (the match is outside the loop, so it
+    /// vectorises).
+    fn map<T: Real, O>(self, m: ArrayView2<T>, out: impl Fn(f64) -> O) -> Array2<O> {
+        match self {
+            Fit::Clamp { floor } => m.mapv(|v| out(v.as_f64().clamp(floor, 1.0))),
+            Fit::Shift { lo, span } if span > 0.0 => m.mapv(|v| out((v.as_f64() - lo) / span)),
+            Fit::Scale { top } if top > 0.0 => m.mapv(|v| out(v.as_f64() / top)),
+            Fit::Shift { .. } | Fit::Scale { .. } => m.mapv(|_| out(0.0)),
+        }
+    }
+}
+
+/// How to map values into [0, 1] (or [−1, 1] when `signed`) by policy, and what that clips.
 /// Normalising maps min…max to 0…1, or divides by the largest magnitude when `signed` (so 0
-/// stays 0). Non-finite values are always refused.
-fn fit(
-    mut m: Array2<f64>,
+/// stays 0). Non-finite values are always refused. One pass over the values (two if some lie
+/// outside the range and the policy clips or refuses them).
+fn fit<T: Real>(
+    m: ArrayView2<T>,
     policy: RangePolicy,
     signed: bool,
     what: &str,
-) -> Result<(Array2<f64>, Clipped), String> {
-    let all: Vec<f64>;
+) -> Result<(Fit, Clipped), String> {
+    let all: Vec<T>;
     let values = match m.as_slice_memory_order() {
         Some(v) => v,
         None => {
@@ -908,12 +936,14 @@ fn fit(
             &all
         }
     };
-    let range = min_max(values).filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
+    let range = min_max(values)
+        .map(|(lo, hi)| (lo.as_f64(), hi.as_f64()))
+        .filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
     let Some((lo, hi)) = range else {
-        let bad = m
+        let bad = values
             .iter()
+            .map(|v| v.as_f64())
             .find(|v| !v.is_finite())
-            .copied()
             .unwrap_or(f64::NAN);
         return Err(format!(
             "\"{what}\" has a non-finite value ({bad}); an image cannot hold it"
@@ -921,23 +951,18 @@ fn fit(
     };
     let floor = if signed { -1.0 } else { 0.0 };
     let mut clipped = Clipped::default();
-    match policy {
-        RangePolicy::Normalize if signed => {
-            let top = lo.abs().max(hi.abs());
-            m.mapv_inplace(|v| if top > 0.0 { v / top } else { 0.0 });
-        }
-        RangePolicy::Normalize => {
-            let span = hi - lo;
-            m.mapv_inplace(|v| if span > 0.0 { (v - lo) / span } else { 0.0 });
-        }
+    let fit = match policy {
+        RangePolicy::Normalize if signed => Fit::Scale {
+            top: lo.abs().max(hi.abs()),
+        },
+        RangePolicy::Normalize => Fit::Shift { lo, span: hi - lo },
         RangePolicy::Clip | RangePolicy::Error => {
-            let outside = if lo < floor || hi > 1.0 {
+            if lo < floor || hi > 1.0 {
                 // a sum of 0/1 rather than a filter, so it vectorises
-                m.fold(0usize, |n, &v| n + usize::from(v < floor || v > 1.0))
-            } else {
-                0
-            };
-            if outside > 0 {
+                let outside = values.iter().fold(0usize, |n, v| {
+                    let v = v.as_f64();
+                    n + usize::from(v < floor || v > 1.0)
+                });
                 if policy == RangePolicy::Error {
                     return Err(format!(
                         "\"{what}\": {outside} values lie outside [{floor}, 1] (range {lo:.4} … {hi:.4})"
@@ -949,11 +974,11 @@ fn fit(
                     lo,
                     hi,
                 };
-                m.mapv_inplace(|v| v.clamp(floor, 1.0));
             }
+            Fit::Clamp { floor }
         }
-    }
-    Ok((m, clipped))
+    };
+    Ok((fit, clipped))
 }
 
 /// The colour of +1 in a signed false-colour image (purple); −1 is [`BELOW`] (green). The two
@@ -991,21 +1016,30 @@ fn median(mut xs: Vec<f64>) -> f64 {
 mod tests {
     use super::*;
 
+    /// The values fitted by policy, and what was clipped.
+    fn fitted(
+        m: &Array2<f64>,
+        policy: RangePolicy,
+        signed: bool,
+    ) -> Result<(Array2<f64>, Clipped), String> {
+        fit(m.view(), policy, signed, "x").map(|(f, c)| (f.map(m.view(), |v| v), c))
+    }
+
     #[test]
     fn policies_fit_values_into_range() {
         let m = Array2::from_shape_vec((1, 4), vec![-0.5, 0.0, 0.5, 2.0]).unwrap();
-        let (c, clipped) = fit(m.clone(), RangePolicy::Clip, false, "x").unwrap();
+        let (c, clipped) = fitted(&m, RangePolicy::Clip, false).unwrap();
         assert_eq!(c.as_slice().unwrap(), [0.0, 0.0, 0.5, 1.0]);
         assert_eq!((clipped.values, clipped.lo, clipped.hi), (2, -0.5, 2.0));
-        let (n, clipped) = fit(m.clone(), RangePolicy::Normalize, false, "x").unwrap();
+        let (n, clipped) = fitted(&m, RangePolicy::Normalize, false).unwrap();
         assert_eq!(n.as_slice().unwrap(), [0.0, 0.2, 0.4, 1.0]);
         assert_eq!(clipped.values, 0);
-        let (s, _) = fit(m.clone(), RangePolicy::Normalize, true, "x").unwrap();
+        let (s, _) = fitted(&m, RangePolicy::Normalize, true).unwrap();
         assert_eq!(s.as_slice().unwrap(), [-0.25, 0.0, 0.25, 1.0]);
-        let (s, clipped) = fit(m.clone(), RangePolicy::Clip, true, "x").unwrap();
+        let (s, clipped) = fitted(&m, RangePolicy::Clip, true).unwrap();
         assert_eq!(s.as_slice().unwrap(), [-0.5, 0.0, 0.5, 1.0]);
         assert_eq!(clipped.values, 1);
-        assert!(fit(m, RangePolicy::Error, false, "x")
+        assert!(fitted(&m, RangePolicy::Error, false)
             .unwrap_err()
             .contains("2 values"));
         // non-finite values are found in the lanes and in the tail, in any policy
@@ -1015,14 +1049,41 @@ mod tests {
                     let mut v = Array2::from_elem((1, len), 0.5);
                     v[[0, at]] = bad;
                     for policy in [RangePolicy::Clip, RangePolicy::Normalize] {
-                        let e = fit(v.clone(), policy, false, "x").unwrap_err();
+                        let e = fitted(&v, policy, false).unwrap_err();
                         assert!(e.contains(&format!("({bad})")), "{e}");
                     }
                 }
             }
             let fine = Array2::from_elem((1, len), 0.5);
-            assert!(fit(fine, RangePolicy::Error, false, "x").is_ok(), "{len}");
+            assert!(fitted(&fine, RangePolicy::Error, false).is_ok(), "{len}");
         }
+        // a constant matrix normalises to 0, signed or not
+        let flat = Array2::from_elem((2, 3), 0.25);
+        for signed in [false, true] {
+            let (n, _) = fitted(&flat.mapv(|v| v - 0.25), RangePolicy::Normalize, signed).unwrap();
+            assert!(n.iter().all(|&v| v == 0.0));
+        }
+        let (n, _) = fitted(&flat, RangePolicy::Normalize, false).unwrap();
+        assert!(n.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn frames_fit_f32_values_in_any_layout_as_f64_images_do() {
+        // f32 values, in a view that is not contiguous (every other column), to 8-bit levels:
+        // the same levels as the values widened to f64, fitted, then rounded one by one.
+        let wide = Array2::from_shape_fn((3, 10), |(i, j)| (i * 10 + j) as f32 / 20.0 - 0.25);
+        let view = wide.slice(ndarray::s![.., ..;2]);
+        assert!(view.as_slice_memory_order().is_none());
+        for policy in [RangePolicy::Clip, RangePolicy::Normalize] {
+            let (f, clipped) = fit(view, policy, false, "x").unwrap();
+            let levels = f.map(view, io::gray8);
+            let (want, want_clipped) = fitted(&view.mapv(f64::from), policy, false).unwrap();
+            assert_eq!(levels, want.mapv(io::gray8));
+            assert_eq!(clipped.values, want_clipped.values);
+        }
+        let (_, clipped) = fit(view, RangePolicy::Clip, false, "x").unwrap();
+        // −0.25, −0.15, −0.05 (first row) and 1.05, 1.15 (last row) lie outside
+        assert_eq!((clipped.values, clipped.lo), (5, -0.25));
     }
 
     #[test]
