@@ -14,7 +14,7 @@ use crate::tensor::Shape;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageBuffer, ImageError, ImageFormat, ImageReader, Limits};
 use ndarray::{Array2, ArrayView1, ArrayView2, ShapeBuilder};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256 as Sha256Hasher};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::fs::{self, File, OpenOptions};
@@ -22,7 +22,7 @@ use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 /// The largest image side imgx reads.
 const MAX_SIDE: usize = 32768;
@@ -100,7 +100,7 @@ impl DiskIo {
     /// Every input file decoded so far, as resolved, with the SHA-256 (hex) of its bytes,
     /// sorted by path.
     pub fn inputs(&self) -> Vec<(PathBuf, String)> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = lock(&self.state);
         state
             .loaded
             .iter()
@@ -125,14 +125,14 @@ impl Io for DiskIo {
             File::open(&resolved).map_err(|e| cannot_load(path, &resolved, io_reason(&e)))?;
         let shape =
             guarded(|| probe(BufReader::new(file))).map_err(|e| cannot_load(path, &resolved, e))?;
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         state.shapes.insert(resolved, shape);
         Ok(shape)
     }
 
     fn read_gray(&self, path: &Text) -> Result<Array2<f64>, String> {
         let resolved = self.resolve(path);
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         if let Some((_, gray)) = state.loaded.get(&resolved) {
             return Ok(gray.clone());
         }
@@ -563,7 +563,7 @@ fn target(path: &Path) -> Result<Target, String> {
 /// `round(v · (2^bits − 1))`, ties to even; `bits` is 8 or 16 for PNG and TIFF, 8 for JPEG
 /// (quality 100) and BMP. `.npy`: the exact values as little-endian float64, any range; `bits`
 /// is ignored.
-pub fn save_gray(path: &Path, m: ArrayView2<f64>, bits: u8) -> Result<(), String> {
+pub fn save_gray(path: &Path, m: ArrayView2<f64>, bits: u8) -> Result<Sha256, String> {
     let format = match target(path)? {
         Target::Npy => return write_atomic(path, &npy_bytes(m)),
         Target::Image(format) => format,
@@ -591,7 +591,7 @@ pub fn save_rgb(
     r: ArrayView2<f64>,
     g: ArrayView2<f64>,
     b: ArrayView2<f64>,
-) -> Result<(), String> {
+) -> Result<Sha256, String> {
     let Target::Image(format) = target(path)? else {
         return Err(format!(
             "cannot save `{}`: a colour image needs an image format (.png, .tif, .tiff, .jpg, .jpeg, .bmp)",
@@ -655,7 +655,7 @@ pub fn gray8(v: f64) -> u8 {
 }
 
 /// Saves 8-bit gray levels as an image (PNG, TIFF, JPEG or BMP, by extension).
-pub fn save_gray8(path: &Path, levels: ArrayView2<u8>) -> Result<(), String> {
+pub fn save_gray8(path: &Path, levels: ArrayView2<u8>) -> Result<Sha256, String> {
     let Target::Image(format) = target(path)? else {
         return Err(format!(
             "cannot save `{}`: gray levels need an image format",
@@ -692,10 +692,10 @@ pub const GIF_MAX_FPS: f64 = 50.0;
 /// index well.
 pub fn save_gif(
     path: &Path,
-    frames: &[Array2<u8>],
+    frames: &[ArrayView2<u8>],
     fps: f64,
     threads: usize,
-) -> Result<(), String> {
+) -> Result<Sha256, String> {
     let (rows, cols) = frames.first().map_or((0, 0), |f| f.dim());
     let (Ok(width), Ok(height)) = (u16::try_from(cols), u16::try_from(rows)) else {
         return Err(format!(
@@ -716,13 +716,13 @@ pub fn save_gif(
     let palette: Vec<u8> = (0..=255u8).flat_map(|k| [k, k, k]).collect();
     let at = |i: usize| (100.0 * i as f64 / fps).round();
     // Each frame holds only the box that changed since the one before, compressed on its own,
-    // so `threads` frames at a time are compressed on as many threads and then written in
-    // order: the same bytes as one thread, with at most `threads` frames' buffers held.
+    // so frames are compressed on `threads` threads while this one writes them in order: the
+    // same bytes as one thread, with a few frames' buffers held at most.
     let pending = |i: usize| {
         let frame = &frames[i];
         let (top, bottom, left, right) = match i {
             0 => (0, rows, 0, cols),
-            _ => changed(&frames[i - 1], frame).unwrap_or((0, 1, 0, 1)),
+            _ => changed(frames[i - 1], *frame).unwrap_or((0, 1, 0, 1)),
         };
         let rect = ndarray::s![top..bottom, left..right];
         let (buffer, transparent) = match i {
@@ -742,7 +742,6 @@ pub fn save_gif(
             ..gif::Frame::default()
         }
     };
-    let threads = threads.max(1);
     // Straight into the file, as the frames are compressed: the GIF is never in memory whole.
     let gif_error = |e: gif::EncodingError| match e {
         gif::EncodingError::Io(e) => e,
@@ -753,22 +752,91 @@ pub fn save_gif(
         encoder
             .set_repeat(gif::Repeat::Infinite)
             .map_err(gif_error)?;
-        for first in (0..frames.len()).step_by(threads) {
-            let batch = first..(first + threads).min(frames.len());
-            let encoded: Vec<gif::Frame> = std::thread::scope(|scope| {
-                let workers: Vec<_> = batch.map(|i| scope.spawn(move || pending(i))).collect();
-                (workers.into_iter())
-                    .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            });
-            for frame in &encoded {
-                encoder
-                    .write_lzw_pre_encoded_frame(frame)
-                    .map_err(gif_error)?;
-            }
-        }
+        in_order(frames.len(), threads, pending, |frame| {
+            encoder
+                .write_lzw_pre_encoded_frame(&frame)
+                .map_err(gif_error)
+        })?;
         encoder.into_inner().map(|_| ()).map_err(gif_error)
     })
+}
+
+/// Hands `make(0)`, `make(1)`, … `make(n − 1)` to `take` in that order, on the calling thread,
+/// while `threads` threads make them (each the next not yet started, at most `2 · threads`
+/// ahead of `take`). Stops at `take`'s first error; a panic in `make` resumes on this thread.
+fn in_order<R: Send>(
+    n: usize,
+    threads: usize,
+    make: impl Fn(usize) -> R + Sync,
+    mut take: impl FnMut(R) -> io::Result<()>,
+) -> io::Result<()> {
+    struct Queue<R> {
+        /// Made and not yet taken, by index.
+        made: BTreeMap<usize, std::thread::Result<R>>,
+        /// The next index to start and the next to take.
+        start: usize,
+        taken: usize,
+        /// `take` is done (or failed, or a `make` panicked): start nothing more.
+        closed: bool,
+    }
+    /// Closes the queue however the taking ends, so no maker waits for it.
+    struct Close<'a, R>(&'a Mutex<Queue<R>>, &'a Condvar);
+    impl<R> Drop for Close<'_, R> {
+        fn drop(&mut self) {
+            lock(self.0).closed = true;
+            self.1.notify_all();
+        }
+    }
+    let threads = threads.max(1);
+    let ahead = 2 * threads;
+    let queue = Mutex::new(Queue {
+        made: BTreeMap::new(),
+        start: 0,
+        taken: 0,
+        closed: false,
+    });
+    let progress = Condvar::new();
+    let wait = |q| progress.wait(q).unwrap_or_else(PoisonError::into_inner);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(n) {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut q = lock(&queue);
+                    while !q.closed && q.start < n && q.start >= q.taken + ahead {
+                        q = wait(q);
+                    }
+                    if q.closed || q.start == n {
+                        return;
+                    }
+                    q.start += 1;
+                    q.start - 1
+                };
+                let made = catch_unwind(AssertUnwindSafe(|| make(i)));
+                lock(&queue).made.insert(i, made);
+                progress.notify_all();
+            });
+        }
+        let _close = Close(&queue, &progress);
+        for i in 0..n {
+            let made = {
+                let mut q = lock(&queue);
+                loop {
+                    if let Some(made) = q.made.remove(&i) {
+                        q.taken = i + 1;
+                        break made;
+                    }
+                    q = wait(q);
+                }
+            };
+            progress.notify_all();
+            take(made.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
+        }
+        Ok(())
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The pixels of `now` to draw over `before` (one rectangle of two frames), and the transparent
@@ -813,7 +881,7 @@ fn over(before: ArrayView2<u8>, now: ArrayView2<u8>) -> (Vec<u8>, Option<u8>) {
 
 /// The bounding box (top, bottom, left, right; ends exclusive) of the pixels where `b` differs
 /// from `a`, or `None` where they are equal.
-fn changed(a: &Array2<u8>, b: &Array2<u8>) -> Option<(usize, usize, usize, usize)> {
+fn changed(a: ArrayView2<u8>, b: ArrayView2<u8>) -> Option<(usize, usize, usize, usize)> {
     let mut bbox: Option<(usize, usize, usize, usize)> = None;
     for (i, (ra, rb)) in a.rows().into_iter().zip(b.rows()).enumerate() {
         let differs = |(&x, &y): (&u8, &u8)| x != y;
@@ -832,7 +900,7 @@ fn changed(a: &Array2<u8>, b: &Array2<u8>) -> Option<(usize, usize, usize, usize
     bbox
 }
 
-fn save_image(path: &Path, image: &DynamicImage, format: ImageFormat) -> Result<(), String> {
+fn save_image(path: &Path, image: &DynamicImage, format: ImageFormat) -> Result<Sha256, String> {
     let mut bytes = Cursor::new(Vec::new());
     match format {
         ImageFormat::Jpeg => {
@@ -844,19 +912,38 @@ fn save_image(path: &Path, image: &DynamicImage, format: ImageFormat) -> Result<
     write_atomic(path, bytes.get_ref())
 }
 
+/// The SHA-256 of a file imgx wrote, as 64 lowercase hex digits (for the run's manifest).
+pub type Sha256 = String;
+
 /// Writes `bytes` to `path` atomically: into a temporary file in the same folder, then renamed
 /// over `path`, so readers see the old file or the new one, never a partial one. Creates the
-/// parent folders as needed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// parent folders as needed. Returns the SHA-256 of the bytes.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<Sha256, String> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 
 /// As [`write_atomic`], with the bytes made by `write` as they are written (through a buffer),
-/// so that a large file is never held in memory whole. If `write` fails, nothing is left.
+/// so that a large file is never held in memory whole. If `write` fails, nothing is left. The
+/// bytes are hashed as they go by, so the file is never read back.
 pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<(), String> {
+) -> Result<Sha256, String> {
+    /// Hashes what goes through it.
+    struct Hashed<W> {
+        inner: W,
+        sha: Sha256Hasher,
+    }
+    impl<W: Write> Write for Hashed<W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.sha.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let fail = |e: io::Error| format!("cannot write `{}`: {e}", path.display());
     let name = path
@@ -878,13 +965,16 @@ pub fn write_atomic_with(
             .write(true)
             .create_new(true)
             .open(&temp)?;
-        let mut buffered = io::BufWriter::with_capacity(1 << 20, file);
-        write(&mut buffered)?;
-        buffered
-            .into_inner()
+        let mut hashed = Hashed {
+            inner: io::BufWriter::with_capacity(1 << 20, file),
+            sha: Sha256Hasher::new(),
+        };
+        write(&mut hashed)?;
+        (hashed.inner.into_inner())
             .map_err(|e| e.into_error())?
             .sync_all()?;
-        fs::rename(&temp, path)
+        fs::rename(&temp, path)?;
+        Ok(format!("{:x}", hashed.sha.finalize()))
     })();
     if written.is_err() {
         // Best effort: the temporary file may not exist if creating it failed.
@@ -895,12 +985,7 @@ pub fn write_atomic_with(
 
 /// The SHA-256 of bytes, as 64 lowercase hex digits.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-/// The SHA-256 of a file's contents, as 64 lowercase hex digits.
-pub fn sha256_file(path: &Path) -> Result<String, String> {
-    read_bytes(path).map(|bytes| sha256_hex(&bytes))
+    format!("{:x}", Sha256Hasher::digest(bytes))
 }
 
 /// The whole contents of a file (a checkpoint to resume from).
@@ -1222,7 +1307,7 @@ mod tests {
         let inputs = io.inputs();
         assert_eq!(inputs.len(), 3, "each file recorded once: {inputs:?}");
         for (path, sha) in inputs {
-            assert_eq!(sha, sha256_file(&path).unwrap());
+            assert_eq!(sha, sha256_hex(&fs::read(&path).unwrap()));
             assert_eq!(sha.len(), 64);
         }
     }
@@ -1480,12 +1565,67 @@ mod tests {
     }
 
     #[test]
+    fn in_order_hands_over_in_order_and_stops_at_the_first_error() {
+        use std::sync::atomic::AtomicUsize;
+        use std::time::Duration;
+        // later items are made faster, so they are done first and must wait their turn
+        let make = |i: usize| {
+            std::thread::sleep(Duration::from_micros(((20 - i % 20) * 50) as u64));
+            i * i
+        };
+        for threads in [1, 2, 3, 8] {
+            for n in [0, 1, 2, 7, 40] {
+                let mut got = Vec::new();
+                in_order(n, threads, make, |r| {
+                    got.push(r);
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(got, (0..n).map(|i| i * i).collect::<Vec<_>>());
+            }
+            // `take` fails at item 5: nothing after it is taken, and the makers stop within
+            // their look-ahead of 2 · threads
+            let made = AtomicUsize::new(0);
+            let mut taken = 0;
+            let e = in_order(
+                1000,
+                threads,
+                |i| {
+                    made.fetch_add(1, Ordering::Relaxed);
+                    make(i)
+                },
+                |_| {
+                    taken += 1;
+                    if taken == 6 {
+                        Err(io::Error::other("disk full"))
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
+            .unwrap_err();
+            assert_eq!((e.to_string(), taken), ("disk full".to_string(), 6));
+            assert!(made.into_inner() <= 6 + 2 * threads);
+            // a panic in `make` reaches the caller
+            let panicked = catch_unwind(AssertUnwindSafe(|| {
+                in_order(9, threads, |i| assert!(i != 4, "item 4"), |()| Ok(()))
+            }));
+            assert!(panicked.is_err());
+        }
+    }
+
+    #[test]
     fn atomic_writes_leave_no_temporary_file() {
         let dir = scratch("atomic");
         let path = dir.join("new/nested/out.csv");
         write_atomic(&path, b"a,b\n1,2\n").unwrap();
-        write_atomic(&path, b"replaced\n").unwrap();
+        let sha = write_atomic(&path, b"replaced\n").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"replaced\n");
+        // as `printf 'replaced\n' | sha256sum` gives it
+        assert_eq!(
+            sha,
+            "e2208f01e42b2cab0fef975b55dc70d39579dd3d0c5d0758c499baa5109ef187"
+        );
         let names = |d: &Path| {
             fs::read_dir(d)
                 .unwrap()
@@ -1508,13 +1648,18 @@ mod tests {
         let mut left = names(&dir);
         left.sort();
         assert_eq!(left, ["folder.png", "new"]);
-        assert_eq!(
-            sha256_file(&path).unwrap(),
-            format!("{:x}", Sha256::digest(b"replaced\n"))
-        );
-        assert!(sha256_file(&dir.join("missing"))
-            .unwrap_err()
-            .contains("no such file"));
+        // The hash of a file written in many pieces, through the buffer and past it, is the
+        // hash of the file.
+        let big = dir.join("big.bin");
+        let sha = write_atomic_with(&big, |w| {
+            for k in 0..3000u32 {
+                w.write_all(&k.to_le_bytes().repeat(k as usize % 700))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert!(fs::metadata(&big).unwrap().len() > 1 << 20);
+        assert_eq!(sha, sha256_hex(&fs::read(&big).unwrap()));
     }
 
     #[test]

@@ -487,13 +487,12 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         Err(f) if f.interrupted => "interrupted",
         Err(_) => "failed",
     };
+    // Each file once, where it was first written, with what was written last.
     let mut outputs: Vec<(PathBuf, String)> = Vec::new();
-    for path in journal.outputs {
-        if outputs.iter().all(|(p, _)| *p != path) {
-            match disk::sha256_file(&path) {
-                Ok(sha) => outputs.push((path, sha)),
-                Err(e) => events.warn(&e),
-            }
+    for (path, sha) in journal.outputs {
+        match outputs.iter_mut().find(|(p, _)| *p == path) {
+            Some(first) => first.1 = sha,
+            None => outputs.push((path, sha)),
         }
     }
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -522,7 +521,7 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
         .expect("a manifest serialises");
     let path = folder.join(manifest::NAME);
     match disk::write_atomic(&path, format!("{text}\n").as_bytes()) {
-        Ok(()) => events.saved(&path, Saved::File),
+        Ok(_) => events.saved(&path, Saved::File),
         Err(e) => events.warn(&e),
     }
     drop(events);

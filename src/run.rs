@@ -171,8 +171,9 @@ pub struct OptimizeSummary {
 #[derive(Debug, Default)]
 pub struct Journal {
     pub optimizations: Vec<OptimizeSummary>,
-    /// Every file written (a file written twice appears twice).
-    pub outputs: Vec<PathBuf>,
+    /// Every file written, with the SHA-256 of what was written (a file written twice appears
+    /// twice).
+    pub outputs: Vec<(PathBuf, io::Sha256)>,
 }
 
 /// Runs the program in float type `T`.
@@ -418,9 +419,9 @@ impl<T: Dispatch> Runner<'_, T> {
         })
     }
 
-    fn wrote(&mut self, path: PathBuf, what: Saved) {
+    fn wrote(&mut self, path: PathBuf, sha256: io::Sha256, what: Saved) {
         self.events.saved(&path, what);
-        self.journal.outputs.push(path);
+        self.journal.outputs.push((path, sha256));
     }
 
     fn print(&mut self, what: &Printable, text: &str) -> Result<(), Failure> {
@@ -474,10 +475,10 @@ impl<T: Dispatch> Runner<'_, T> {
                 io::save_gray(&path, m.view(), s.bits)
             }
         };
-        written.map_err(|e| {
+        let sha256 = written.map_err(|e| {
             Failure::new(Some(s.span), e, "check that the output folder is writable")
         })?;
-        self.wrote(path, Saved::Image { rows, cols });
+        self.wrote(path, sha256, Saved::Image { rows, cols });
         Ok(())
     }
 
@@ -508,65 +509,66 @@ impl<T: Dispatch> Runner<'_, T> {
         Ok(fit.map(m, io::gray8))
     }
 
-    /// Writes frames as an animated GIF, or as numbered PNGs (`x.png` → `x-0000.png`, …).
-    fn animate(
-        &mut self,
+    /// Where an animation of `frames` frames goes, and the warnings to give with it.
+    fn animation(
+        &self,
         a: &Animation,
-        mut frames: Vec<Array2<u8>>,
+        frames: usize,
         clipped: Clipped,
-    ) -> Result<(), Failure> {
+    ) -> Result<Planned, Failure> {
         let path = self.output(&a.path, a.span)?;
-        if a.palindrome && frames.len() > 2 {
-            let back: Vec<Array2<u8>> = frames[1..frames.len() - 1].iter().rev().cloned().collect();
-            frames.extend(back);
-        }
+        let shown = if a.palindrome && frames > 2 {
+            2 * frames - 2
+        } else {
+            frames
+        };
+        let mut warnings = Vec::new();
         if clipped.values > 0 {
-            self.events.warn(&format!(
-                "\"{}\": clipped {} values outside [0, 1] in {} of {} frames (range {:.4} … {:.4}); `with range = \"normalize\"` rescales each frame instead",
-                a.path,
-                clipped.values,
-                clipped.frames,
-                frames.len(),
-                clipped.lo,
-                clipped.hi
+            warnings.push(format!(
+                "\"{}\": clipped {} values outside [0, 1] in {} of {shown} frames (range {:.4} … {:.4}); `with range = \"normalize\"` rescales each frame instead",
+                a.path, clipped.values, clipped.frames, clipped.lo, clipped.hi
             ));
         }
-        let fail =
-            |e: String| Failure::new(Some(a.span), e, "check that the output folder is writable");
-        let (rows, cols) = frames.first().map_or((0, 0), |f| f.dim());
-        let gif = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gif"));
-        if gif {
-            if a.fps > io::GIF_MAX_FPS {
-                self.events.warn(&format!(
-                    "\"{}\": a GIF plays at most {} frames per second, not {}: its frames are shown for 1/{} s each",
-                    a.path,
-                    io::GIF_MAX_FPS,
-                    a.fps,
-                    io::GIF_MAX_FPS
-                ));
-            }
-            io::save_gif(&path, &frames, a.fps, self.io.threads()).map_err(fail)?;
-            let n = frames.len();
-            self.wrote(
-                path,
-                Saved::Animation {
-                    rows,
-                    cols,
-                    frames: n,
-                },
-            );
-        } else {
-            let digits = frames.len().to_string().len().max(4);
-            for (i, f) in frames.iter().enumerate() {
-                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-                let numbered = path.with_file_name(format!("{stem}-{i:0digits$}.png"));
-                io::save_gray8(&numbered, f.view()).map_err(fail)?;
-                self.wrote(numbered, Saved::Image { rows, cols });
+        if is_gif(&path) && a.fps > io::GIF_MAX_FPS {
+            warnings.push(format!(
+                "\"{}\": a GIF plays at most {} frames per second, not {}: its frames are shown for 1/{} s each",
+                a.path,
+                io::GIF_MAX_FPS,
+                a.fps,
+                io::GIF_MAX_FPS
+            ));
+        }
+        Ok(Planned {
+            path,
+            span: a.span,
+            warnings,
+        })
+    }
+
+    /// Reports files written (or not), in order: each one's warnings, then that it was saved.
+    /// The first that could not be written, or could not be planned, is the error.
+    fn report(&mut self, files: Vec<Result<Written, Failure>>) -> Result<(), Failure> {
+        let mut first = None;
+        for file in files {
+            match file {
+                Ok(w) => {
+                    for warning in &w.warnings {
+                        self.events.warn(warning);
+                    }
+                    match w.sha256 {
+                        Ok(sha256) => self.wrote(w.path, sha256, w.what),
+                        Err(e) => {
+                            let hint = "check that the output folder is writable";
+                            first.get_or_insert(Failure::new(Some(w.span), e, hint));
+                        }
+                    }
+                }
+                Err(f) => {
+                    first.get_or_insert(f);
+                }
             }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 
     fn sweep(&mut self, s: &Sweep) -> Result<(), Failure> {
@@ -599,7 +601,10 @@ impl<T: Dispatch> Runner<'_, T> {
             self.values.invalidate(&fresh);
             self.events.frame(i + 1);
         }
-        self.animate(&s.animation, frames, clipped)
+        let planned = self.animation(&s.animation, frames.len(), clipped)?;
+        let views = frames.iter().map(|f| f.view());
+        let written = animate(planned, &s.animation, views, self.io.threads());
+        self.report(written.into_iter().map(Ok).collect())
     }
 
     fn optimize(&mut self, o: &Optimize, index: usize) -> Result<(), Failure> {
@@ -715,57 +720,101 @@ impl<T: Dispatch> Runner<'_, T> {
             (None, None) => None,
         };
         self.stopped = failure;
-        if let Some(written) = checkpoint_path {
-            let path = self.output(&written, o.span)?;
-            // The frames taken before step `done` (they come in step order) are lent to the
-            // checkpoint rather than copied, and taken back for the recordings below.
-            let later: Vec<Frames> = (recordings.iter_mut())
-                .map(|f| f.split_off(f.partition_point(|(s, _)| *s < done)))
-                .collect();
-            let c = Checkpoint {
-                meta: checkpoint::Meta {
-                    format: checkpoint::FORMAT.into(),
-                    imgx: env!("CARGO_PKG_VERSION").into(),
-                    precision: T::NAME.into(),
-                    script_sha256: self.settings.script_sha256.clone(),
-                    optimize: index,
-                    learnables: o.names.clone(),
-                    optimizer: serde_json::to_value(o.optimizer).expect("serialises"),
-                    step: state.step,
-                    record_every: o.records.iter().map(|r| r.every).collect(),
-                },
-                values: (o.over.iter())
-                    .map(|id| self.values.get(*id).clone())
-                    .collect(),
-                state,
-                losses: losses[..done].to_vec(),
-                recordings: std::mem::take(&mut recordings),
-            };
-            let written = io::write_atomic_with(&path, |w| checkpoint::encode_to(&c, w));
-            recordings = c.recordings;
-            recordings
-                .iter_mut()
-                .zip(later)
-                .for_each(|(f, l)| f.extend(l));
-            written.map_err(|e| {
-                Failure::new(Some(o.span), e, "check that the output folder is writable")
-            })?;
-            self.wrote(path.clone(), Saved::File);
-            if let Some(f) = &mut self.stopped {
-                f.checkpoint = Some(path);
+        let checkpoint = match checkpoint_path {
+            Some(written) => Some(self.output(&written, o.span)?),
+            None => None,
+        };
+        let log = (o.log.as_ref()).map(|l| {
+            self.output(l, o.span).map(|path| Planned {
+                path,
+                span: o.span,
+                warnings: Vec::new(),
+            })
+        });
+        // None when the very first loss diverged.
+        let animations: Vec<Option<Result<Planned, Failure>>> = (o.records.iter())
+            .zip(&recordings)
+            .zip(&clipped)
+            .map(|((r, frames), clipped)| {
+                (!frames.is_empty()).then(|| self.animation(&r.animation, frames.len(), *clipped))
+            })
+            .collect();
+        // The frames taken before step `done` (they come in step order) are lent to the
+        // checkpoint rather than copied; the animations read them there.
+        let later: Vec<Frames> = (recordings.iter_mut())
+            .map(|f| match checkpoint {
+                Some(_) => f.split_off(f.partition_point(|(s, _)| *s < done)),
+                None => Vec::new(),
+            })
+            .collect();
+        let c = checkpoint.as_ref().map(|_| Checkpoint {
+            meta: checkpoint::Meta {
+                format: checkpoint::FORMAT.into(),
+                imgx: env!("CARGO_PKG_VERSION").into(),
+                precision: T::NAME.into(),
+                script_sha256: self.settings.script_sha256.clone(),
+                optimize: index,
+                learnables: o.names.clone(),
+                optimizer: serde_json::to_value(o.optimizer).expect("serialises"),
+                step: state.step,
+                record_every: o.records.iter().map(|r| r.every).collect(),
+            },
+            values: (o.over.iter())
+                .map(|id| self.values.get(*id).clone())
+                .collect(),
+            state,
+            losses: losses[..done].to_vec(),
+            recordings: std::mem::take(&mut recordings),
+        });
+        let taken = c.as_ref().map_or(&recordings, |c| &c.recordings);
+        let threads = self.io.threads();
+        // The checkpoint and the loss log are written on a thread of their own while the
+        // animations are compressed on `threads` others, then all are reported in that order.
+        let (side, animated) = std::thread::scope(|scope| {
+            let (c, checkpoint, losses) = (&c, &checkpoint, &losses);
+            let side = scope.spawn(move || {
+                let mut files = Vec::new();
+                if let (Some(path), Some(c)) = (checkpoint, c) {
+                    files.push(Ok(Written {
+                        path: path.clone(),
+                        span: o.span,
+                        what: Saved::File,
+                        warnings: Vec::new(),
+                        sha256: io::write_atomic_with(path, |w| checkpoint::encode_to(c, w)),
+                    }));
+                }
+                match log {
+                    Some(Ok(planned)) => {
+                        files.extend(write_log::<T>(planned, losses).into_iter().map(Ok))
+                    }
+                    Some(Err(f)) => files.push(Err(f)),
+                    None => {}
+                }
+                files
+            });
+            let mut files = Vec::new();
+            for (i, (r, planned)) in o.records.iter().zip(animations).enumerate() {
+                match planned {
+                    Some(Ok(planned)) => {
+                        let frames = taken[i].iter().chain(&later[i]).map(|(_, f)| f.view());
+                        files.extend(
+                            animate(planned, &r.animation, frames, threads)
+                                .into_iter()
+                                .map(Ok),
+                        );
+                    }
+                    Some(Err(f)) => files.push(Err(f)),
+                    None => {}
+                }
             }
+            let side = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (side, files)
+        });
+        let checkpointed = matches!(side.first(), Some(Ok(w)) if w.sha256.is_ok());
+        if let (Some(path), Some(f), true) = (checkpoint, &mut self.stopped, checkpointed) {
+            f.checkpoint = Some(path);
         }
-        if let Some(log) = &o.log {
-            self.log(log, o.span, &losses)?;
-        }
-        for (r, (frames, clipped)) in o.records.iter().zip(recordings.into_iter().zip(clipped)) {
-            // None when the very first loss diverged.
-            if !frames.is_empty() {
-                let frames = frames.into_iter().map(|(_, f)| f).collect();
-                self.animate(&r.animation, frames, clipped)?;
-            }
-        }
-        Ok(())
+        self.report(side.into_iter().chain(animated).collect())
     }
 
     /// Puts a checkpoint's state in place, after checking that it fits this optimisation.
@@ -846,30 +895,127 @@ impl<T: Dispatch> Runner<'_, T> {
         *losses = c.losses;
         Ok(())
     }
+}
 
-    /// `log to "loss.csv"`: the losses as CSV, and as a chart beside it (`.png` and `.svg`).
-    fn log(&mut self, written: &str, span: Span, losses: &[f64]) -> Result<(), Failure> {
-        let fail =
-            |e: String| Failure::new(Some(span), e, "check that the output folder is writable");
-        let path = self.output(written, span)?;
-        let mut csv = String::from("step,loss\n");
-        for (k, l) in losses.iter().enumerate() {
-            // Shortest text that reads back as the same float of the run's type.
-            let _ = writeln!(csv, "{k},{}", T::lit(*l));
-        }
-        io::write_atomic(&path, csv.as_bytes()).map_err(fail)?;
-        self.wrote(path.clone(), Saved::File);
-        let chart = Chart::new(losses, "loss", "step");
-        let svg = path.with_extension("svg");
-        io::write_atomic(&svg, chart.svg().as_bytes()).map_err(fail)?;
-        self.wrote(svg, Saved::File);
-        let png = path.with_extension("png");
-        let [r, g, b] = chart.raster();
-        io::save_rgb(&png, r.view(), g.view(), b.view()).map_err(fail)?;
-        let (rows, cols) = r.dim();
-        self.wrote(png, Saved::Image { rows, cols });
-        Ok(())
+/// A file to write: where, the statement that writes it, and the warnings to give with it.
+struct Planned {
+    path: PathBuf,
+    span: Span,
+    warnings: Vec<String>,
+}
+
+/// A file written, or not: the SHA-256 of what was written, or why it could not be.
+struct Written {
+    path: PathBuf,
+    span: Span,
+    what: Saved,
+    warnings: Vec<String>,
+    sha256: Result<io::Sha256, String>,
+}
+
+fn is_gif(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gif"))
+}
+
+/// `log to "loss.csv"`: the losses as CSV, and as a chart beside it (`.svg` and `.png`), up to
+/// the first that cannot be written.
+fn write_log<T: Real>(planned: Planned, losses: &[f64]) -> Vec<Written> {
+    let Planned { path, span, .. } = planned;
+    let mut csv = String::from("step,loss\n");
+    for (k, l) in losses.iter().enumerate() {
+        // Shortest text that reads back as the same float of the run's type.
+        let _ = writeln!(csv, "{k},{}", T::lit(*l));
     }
+    let chart = Chart::new(losses, "loss", "step");
+    let svg = chart.svg();
+    let [r, g, b] = chart.raster();
+    let (rows, cols) = r.dim();
+    type Writer<'a> = Box<dyn Fn(&Path) -> Result<io::Sha256, String> + 'a>;
+    let files: [(PathBuf, Saved, Writer); 3] = [
+        (
+            path.clone(),
+            Saved::File,
+            Box::new(|p| io::write_atomic(p, csv.as_bytes())),
+        ),
+        (
+            path.with_extension("svg"),
+            Saved::File,
+            Box::new(|p| io::write_atomic(p, svg.as_bytes())),
+        ),
+        (
+            path.with_extension("png"),
+            Saved::Image { rows, cols },
+            Box::new(|p| io::save_rgb(p, r.view(), g.view(), b.view())),
+        ),
+    ];
+    until_failed(files.into_iter().map(|(path, what, write)| Written {
+        sha256: write(&path),
+        path,
+        span,
+        what,
+        warnings: Vec::new(),
+    }))
+    .collect()
+}
+
+/// Writes an animation's frames as a GIF, or as numbered PNGs (`x.png` → `x-0000.png`, …) up
+/// to the first that cannot be written.
+fn animate<'a>(
+    planned: Planned,
+    a: &Animation,
+    frames: impl Iterator<Item = ArrayView2<'a, u8>>,
+    threads: usize,
+) -> Vec<Written> {
+    let mut frames: Vec<ArrayView2<u8>> = frames.collect();
+    if a.palindrome && frames.len() > 2 {
+        let back: Vec<ArrayView2<u8>> = frames[1..frames.len() - 1].iter().rev().copied().collect();
+        frames.extend(back);
+    }
+    let (rows, cols) = frames.first().map_or((0, 0), |f| f.dim());
+    let Planned {
+        path,
+        span,
+        mut warnings,
+    } = planned;
+    if is_gif(&path) {
+        return vec![Written {
+            sha256: io::save_gif(&path, &frames, a.fps, threads),
+            path,
+            span,
+            what: Saved::Animation {
+                rows,
+                cols,
+                frames: frames.len(),
+            },
+            warnings,
+        }];
+    }
+    let digits = frames.len().to_string().len().max(4);
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let files = frames.iter().enumerate().map(|(i, f)| {
+        let numbered = path.with_file_name(format!("{stem}-{i:0digits$}.png"));
+        Written {
+            sha256: io::save_gray8(&numbered, *f),
+            path: numbered,
+            span,
+            what: Saved::Image { rows, cols },
+            // given with the first
+            warnings: std::mem::take(&mut warnings),
+        }
+    });
+    until_failed(files).collect()
+}
+
+/// The files up to and including the first that could not be written (the rest are not).
+fn until_failed(files: impl Iterator<Item = Written>) -> impl Iterator<Item = Written> {
+    let mut failed = false;
+    files.map_while(move |w| {
+        (!failed).then(|| {
+            failed = w.sha256.is_err();
+            w
+        })
+    })
 }
 
 fn show<T: Dispatch>(v: &Value<T>) -> Shown {

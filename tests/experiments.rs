@@ -79,7 +79,7 @@ fn gif_frames_are_drawn_over_the_last_with_unchanged_pixels_transparent() {
     let all = ndarray::Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) % 256) as u8);
     let frames = [first, few, all.clone(), all];
     let path = temp_dir("gif-transparency").join("frames.gif");
-    imgx::io::save_gif(&path, &frames, 10.0, 2).unwrap();
+    imgx::io::save_gif(&path, &frames.each_ref().map(|f| f.view()), 10.0, 2).unwrap();
     let (w, h, drawn) = gif_drawn(&path);
     assert_eq!((w, h, drawn.len()), (cols, rows, 4));
     for (k, (d, frame)) in drawn.iter().zip(&frames).enumerate() {
@@ -145,7 +145,7 @@ fn assert_complete(dir: &Path, manifest: &serde_json::Value) {
     for o in manifest["outputs"].as_array().unwrap() {
         let path = folder.join(o["path"].as_str().unwrap());
         assert_eq!(
-            imgx::io::sha256_file(&path).unwrap(),
+            imgx::io::sha256_hex(&std::fs::read(&path).unwrap()),
             o["sha256"].as_str().unwrap(),
             "{}",
             path.display()
@@ -227,7 +227,7 @@ fn inverse_example_makes_everything_in_one_run() {
     assert_eq!(m["params"]["n_steps"], 227.0);
     assert_eq!(
         m["script"]["sha256"],
-        imgx::io::sha256_file(&root().join("examples/inverse.imgx")).unwrap()
+        imgx::io::sha256_hex(&std::fs::read(root().join("examples/inverse.imgx")).unwrap())
     );
     // Paths are relative to the manifest's folder.
     let input = dir.join(m["inputs"][0]["path"].as_str().unwrap());
@@ -466,6 +466,69 @@ fn divergence_names_the_step_and_keeps_the_last_finite_state() {
     let m = json(&dir.join("manifest.json"));
     assert_eq!(m["status"], "failed");
     assert_eq!(m["optimizations"][0]["end"], "diverged");
+}
+
+#[test]
+fn an_optimisation_writes_what_it_can_when_one_output_cannot_be_written() {
+    // The checkpoint, the loss log and the animation are written at once (the checkpoint on
+    // a thread of its own); one that fails does not stop the others, and is the run's error.
+    for blocked in ["run.ckpt", "a.gif"] {
+        let dir = temp_dir(&format!("blocked-{blocked}"));
+        let script = write_script(
+            &dir,
+            "learn x = noise(16, 16, seed = 1)\nl = loss(x, zeros(16, 16))\noptimize l over x with adam(lr = 0.01) steps 12\n    record x every 4 to \"a.gif\"\n    log to \"loss.csv\"\n    checkpoint to \"run.ckpt\"\nsave x to \"x.npy\"\n",
+        );
+        // a folder where the file would go: it cannot be replaced by a file
+        fs::create_dir(dir.join(blocked)).unwrap();
+        let out = imgx(&["run", s(&script), "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{blocked}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write `{}`", s(&dir.join(blocked))))
+                && stderr.contains("line 3: optimize l over x"),
+            "{blocked}: {stderr}"
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let saved: Vec<String> = events(&stdout)
+            .iter()
+            .filter(|e| e["event"] == "saved")
+            .map(|e| {
+                e["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let all = ["run.ckpt", "loss.csv", "loss.svg", "loss.png", "a.gif"];
+        let want: Vec<&str> = all.iter().copied().filter(|f| *f != blocked).collect();
+        // reported in this order, the one that failed left out; the script stops there
+        assert_eq!(
+            saved,
+            [want.as_slice(), &["manifest.json"]].concat(),
+            "{blocked}"
+        );
+        for f in &want {
+            assert!(dir.join(f).is_file(), "{blocked}: {f} was not written");
+        }
+        assert!(dir.join(blocked).is_dir());
+        assert!(!dir.join("x.npy").exists(), "{blocked}: the script went on");
+        let names: Vec<String> = (fs::read_dir(&dir).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.ends_with(".tmp")),
+            "{blocked}: {names:?}"
+        );
+        let m = json(&dir.join("manifest.json"));
+        assert_eq!(m["status"], "failed");
+        let listed: Vec<&str> = (m["outputs"].as_array().unwrap().iter())
+            .map(|o| o["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, want, "{blocked}");
+    }
 }
 
 #[test]
