@@ -528,7 +528,10 @@ fn npy_bytes(m: ArrayView2<f64>) -> Vec<u8> {
     out.extend([1, 0]);
     out.extend((header.len() as u16).to_le_bytes());
     out.extend(header.as_bytes());
-    out.extend(m.iter().flat_map(|v| v.to_le_bytes()));
+    out.reserve_exact(8 * m.len());
+    for v in m.iter() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
     out
 }
 
@@ -613,7 +616,7 @@ fn image_buffer<P: image::Pixel>(
     path: &Path,
     channels: &[ArrayView2<f64>],
     max: f64,
-    cast: fn(f64) -> P::Subpixel,
+    cast: impl Fn(f64) -> P::Subpixel,
 ) -> Result<ImageBuffer<P, Vec<P::Subpixel>>, String> {
     let (rows, cols) = channels[0].dim();
     assert!(
@@ -629,10 +632,21 @@ fn image_buffer<P: image::Pixel>(
     if rows == 0 || cols == 0 {
         return Err(too_big());
     }
-    let samples = (0..rows)
-        .flat_map(|i| (0..cols).flat_map(move |j| channels.iter().map(move |c| c[[i, j]])))
-        .map(|v| cast(level(v, max)))
-        .collect();
+    // row by row, the channels interleaved (a row of a standard layout is a slice)
+    let mut samples = Vec::with_capacity(rows * cols * channels.len());
+    let sample = |v: f64| cast(level(v, max));
+    for i in 0..rows {
+        match channels {
+            [gray] => samples.extend(gray.row(i).iter().map(|&v| sample(v))),
+            [r, g, b] => {
+                let (r, g, b) = (r.row(i), g.row(i), b.row(i));
+                for ((&r, &g), &b) in r.iter().zip(g).zip(b) {
+                    samples.extend([sample(r), sample(g), sample(b)]);
+                }
+            }
+            _ => unreachable!("gray or red, green and blue"),
+        }
+    }
     let (width, height) = (
         u32::try_from(cols).map_err(|_| too_big())?,
         u32::try_from(rows).map_err(|_| too_big())?,
