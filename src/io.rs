@@ -572,9 +572,9 @@ pub fn save_gray(path: &Path, m: ArrayView2<f64>, bits: u8) -> Result<Sha256, St
         Target::Image(format) => format,
     };
     let image = match bits {
-        8 => DynamicImage::ImageLuma8(image_buffer(path, &[m], 255.0, |v| v as u8)?),
+        8 => DynamicImage::ImageLuma8(image_buffer(path, &[m], 255.0, |v| whole(v) as u8)?),
         16 if matches!(format, ImageFormat::Png | ImageFormat::Tiff) => {
-            DynamicImage::ImageLuma16(image_buffer(path, &[m], 65535.0, |v| v as u16)?)
+            DynamicImage::ImageLuma16(image_buffer(path, &[m], 65535.0, whole)?)
         }
         16 => {
             return Err(format!(
@@ -605,13 +605,13 @@ pub fn save_rgb(
         path,
         &[r.view(), g.view(), b.view()],
         255.0,
-        |v| v as u8,
+        |v| whole(v) as u8,
     )?);
     save_image(path, &image, format)
 }
 
 /// Interleaves `channels` into an image buffer, quantising each value to `round(v · max)`.
-/// `cast` saturates, so out-of-range values (a caller bug, caught in debug builds) clamp.
+/// `cast` clamps, so out-of-range values (a caller bug, caught in debug builds) clamp.
 fn image_buffer<P: image::Pixel>(
     path: &Path,
     channels: &[ArrayView2<f64>],
@@ -663,9 +663,19 @@ fn level(v: f64, max: f64) -> f64 {
     (v * max).round_ties_even()
 }
 
+/// A level (a whole number from 0 to 65535; outside, the nearest end) as an integer: the low
+/// bits of 2⁵² + level, which is exact. The same number as `level as u16`, whose saturating
+/// conversion the compiler does not vectorise (one instruction and a NaN test per value).
+#[inline]
+#[allow(clippy::manual_clamp)] // max and min take NaN to 0; clamp would keep it
+fn whole(level: f64) -> u16 {
+    (level.max(0.0).min(65535.0) + 4_503_599_627_370_496.0).to_bits() as u16
+}
+
 /// The 8-bit gray level of a value in [0, 1], rounded as [`save_gray`] rounds it.
+#[inline]
 pub fn gray8(v: f64) -> u8 {
-    level(v, 255.0) as u8
+    whole(level(v, 255.0)) as u8
 }
 
 /// Saves 8-bit gray levels as an image (PNG, TIFF, JPEG or BMP, by extension).
@@ -1144,6 +1154,28 @@ mod tests {
             at("/data/a.png", Origin::CommandLine),
             Path::new("/data/a.png")
         );
+    }
+
+    #[test]
+    fn whole_levels_are_their_integers() {
+        for k in 0..=u16::MAX {
+            assert_eq!(whole(f64::from(k)), k);
+        }
+        // outside the levels, the nearest end (NaN, which no caller passes, as 0)
+        for (v, k) in [
+            (-3.0, 0),
+            (-0.0, 0),
+            (65536.0, 65535),
+            (1e300, 65535),
+            (f64::NAN, 0),
+        ] {
+            assert_eq!(whole(v), k, "{v}");
+        }
+        // gray8 is round(v · 255), ties to even, then the conversion `as` makes
+        for i in 0..=100_000 {
+            let v = f64::from(i) / 100_000.0;
+            assert_eq!(gray8(v), (v * 255.0).round_ties_even() as u8, "{v}");
+        }
     }
 
     #[test]

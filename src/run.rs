@@ -1055,11 +1055,19 @@ impl Fit {
     /// `out` of each fitted value, in one pass (the match is outside the loop, so it
     /// vectorises).
     fn map<T: Real, O>(self, m: ArrayView2<T>, out: impl Fn(f64) -> O) -> Array2<O> {
+        // over a slice where the entries are one (ndarray's element iterators do not vectorise)
+        fn each<T: Real, O>(m: ArrayView2<T>, f: impl Fn(T) -> O) -> Array2<O> {
+            match m.as_slice() {
+                Some(s) => Array2::from_shape_vec(m.dim(), s.iter().map(|&v| f(v)).collect())
+                    .unwrap_or_else(|_| unreachable!("as many entries as the shape")),
+                None => m.mapv(f),
+            }
+        }
         match self {
-            Fit::Clamp { floor } => m.mapv(|v| out(v.as_f64().clamp(floor, 1.0))),
-            Fit::Shift { lo, span } if span > 0.0 => m.mapv(|v| out((v.as_f64() - lo) / span)),
-            Fit::Scale { top } if top > 0.0 => m.mapv(|v| out(v.as_f64() / top)),
-            Fit::Shift { .. } | Fit::Scale { .. } => m.mapv(|_| out(0.0)),
+            Fit::Clamp { floor } => each(m, |v| out(v.as_f64().max(floor).min(1.0))),
+            Fit::Shift { lo, span } if span > 0.0 => each(m, |v| out((v.as_f64() - lo) / span)),
+            Fit::Scale { top } if top > 0.0 => each(m, |v| out(v.as_f64() / top)),
+            Fit::Shift { .. } | Fit::Scale { .. } => each(m, |_| out(0.0)),
         }
     }
 }
