@@ -769,47 +769,54 @@ impl<T: Dispatch> Runner<'_, T> {
         let taken = c.as_ref().map_or(&recordings, |c| &c.recordings);
         let threads = self.io.threads();
         // The checkpoint and the loss log are written on a thread of their own while the
-        // animations are compressed on `threads` others, then all are reported in that order.
-        let (side, animated) = std::thread::scope(|scope| {
-            let (c, checkpoint, losses) = (&c, &checkpoint, &losses);
-            let side = scope.spawn(move || {
-                let mut files = Vec::new();
-                if let (Some(path), Some(c)) = (checkpoint, c) {
-                    files.push(Ok(Written {
-                        path: path.clone(),
-                        span: o.span,
-                        what: Saved::File,
-                        warnings: Vec::new(),
-                        sha256: io::write_atomic_with(path, |w| checkpoint::encode_to(c, w)),
-                    }));
+        // animations are compressed on `threads` others (with one thread, before them), then
+        // all are reported in that order.
+        let (c, checkpoint_at, losses) = (&c, &checkpoint, &losses);
+        let side = move || {
+            let mut files = Vec::new();
+            if let (Some(path), Some(c)) = (checkpoint_at, c) {
+                files.push(Ok(Written {
+                    path: path.clone(),
+                    span: o.span,
+                    what: Saved::File,
+                    warnings: Vec::new(),
+                    sha256: io::write_atomic_with(path, |w| checkpoint::encode_to(c, w)),
+                }));
+            }
+            match log {
+                Some(Ok(planned)) => {
+                    files.extend(write_log::<T>(planned, losses).into_iter().map(Ok))
                 }
-                match log {
-                    Some(Ok(planned)) => {
-                        files.extend(write_log::<T>(planned, losses).into_iter().map(Ok))
-                    }
-                    Some(Err(f)) => files.push(Err(f)),
-                    None => {}
-                }
-                files
-            });
+                Some(Err(f)) => files.push(Err(f)),
+                None => {}
+            }
+            files
+        };
+        let animated = || {
             let mut files = Vec::new();
             for (i, (r, planned)) in o.records.iter().zip(animations).enumerate() {
                 match planned {
                     Some(Ok(planned)) => {
                         let frames = taken[i].iter().chain(&later[i]).map(|(_, f)| f.view());
-                        files.extend(
-                            animate(planned, &r.animation, frames, threads)
-                                .into_iter()
-                                .map(Ok),
-                        );
+                        let written = animate(planned, &r.animation, frames, threads);
+                        files.extend(written.into_iter().map(Ok));
                     }
                     Some(Err(f)) => files.push(Err(f)),
                     None => {}
                 }
             }
-            let side = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (side, files)
-        });
+            files
+        };
+        let (side, animated) = if threads > 1 {
+            std::thread::scope(|scope| {
+                let side = scope.spawn(side);
+                let animated = animated();
+                let side = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (side, animated)
+            })
+        } else {
+            (side(), animated())
+        };
         let checkpointed = matches!(side.first(), Some(Ok(w)) if w.sha256.is_ok());
         if let (Some(path), Some(f), true) = (checkpoint, &mut self.stopped, checkpointed) {
             f.checkpoint = Some(path);

@@ -471,16 +471,17 @@ fn divergence_names_the_step_and_keeps_the_last_finite_state() {
 #[test]
 fn an_optimisation_writes_what_it_can_when_one_output_cannot_be_written() {
     // The checkpoint, the loss log and the animation are written at once (the checkpoint on
-    // a thread of its own); one that fails does not stop the others, and is the run's error.
-    for blocked in ["run.ckpt", "a.gif"] {
-        let dir = temp_dir(&format!("blocked-{blocked}"));
+    // a thread of its own, or before the animation on one thread); one that fails does not
+    // stop the others, and is the run's error.
+    for (blocked, threads) in [("run.ckpt", "2"), ("a.gif", "2"), ("run.ckpt", "1")] {
+        let dir = temp_dir(&format!("blocked-{blocked}-{threads}"));
         let script = write_script(
             &dir,
             "learn x = noise(16, 16, seed = 1)\nl = loss(x, zeros(16, 16))\noptimize l over x with adam(lr = 0.01) steps 12\n    record x every 4 to \"a.gif\"\n    log to \"loss.csv\"\n    checkpoint to \"run.ckpt\"\nsave x to \"x.npy\"\n",
         );
         // a folder where the file would go: it cannot be replaced by a file
         fs::create_dir(dir.join(blocked)).unwrap();
-        let out = imgx(&["run", s(&script), "--json"]);
+        let out = imgx(&["run", s(&script), "--json", "--threads", threads]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{blocked}: {stderr}");
         assert!(
