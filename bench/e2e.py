@@ -7,10 +7,16 @@ Each run starts only when the machine is idle and is tagged with the CPU other p
 cores are left out of the median.  Several binaries are taken in turn in each round (an A/B
 in one run).
 
+Each run also says where its time went, from the times its `--json` events arrive: "outside"
+is the run but for its optimisation's loop (start-up, the target, and every output after the
+loop), "loop extra" is the loop beyond its steps (the median step times the steps: the frames
+recorded between steps, and steps slower than the median).
+
 usage: python3 bench/e2e.py --image ../shared/images/mandrill.tiff [--rounds 7]
                             [--threads 2] [--bin target/release/imgx ...]
 """
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -36,28 +42,49 @@ def main():
     a = ap.parse_args()
     image = os.path.abspath(a.image)
     walls = {b: [] for b in a.bin}
+    splits = {b: ([], []) for b in a.bin}
     for rnd in range(a.rounds):
         for b in a.bin:
             out = tempfile.mkdtemp(prefix="imgx-e2e-")
             wait_idle()
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             b0, w0, s0 = cpu_busy_seconds(), time.time(), steal_seconds()
-            subprocess.run([b, "run", a.script, "--set", f"image={image}", "--threads", str(a.threads),
-                            "--quiet", "--out", out], check=True, capture_output=True)
+            run = subprocess.Popen([b, "run", a.script, "--set", f"image={image}", "--threads",
+                                    str(a.threads), "--json", "--out", out],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            first = looped = None
+            for line in run.stdout:
+                event = json.loads(line)
+                if first is None:
+                    first = time.time()
+                if event["event"] == "optimized":
+                    looped = time.time()
+                    steps_ms = event["steps"] * event["median_step_ms"]
+            if run.wait() != 0:
+                sys.exit(f"{b} failed")
             b1, w1, s1 = cpu_busy_seconds(), time.time(), steal_seconds()
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             shutil.rmtree(out)
             own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
             foreign = (max(0.0, (b1 - b0) - own) + (s1 - s0)) / (w1 - w0)
             clean = foreign < a.max_foreign
+            outside = (w1 - w0) - (looped - first)
+            extra = (looped - first) - steps_ms / 1e3
             if clean:
                 walls[b].append(w1 - w0)
-            print(f"round {rnd} {b}: {w1 - w0:.3f} s wall, other processes used {foreign:.2f} cores"
+                splits[b][0].append(outside)
+                splits[b][1].append(extra)
+            print(f"round {rnd} {b}: {w1 - w0:.3f} s wall (outside the loop {outside:.3f} s, loop "
+                  f"extra {extra:.3f} s), other processes used {foreign:.2f} cores"
                   + ("" if clean else " (left out)"), file=sys.stderr)
     print(f"\nend to end, --threads {a.threads}, median of clean runs:")
     for b, w in walls.items():
         med = f"{statistics.median(w):.3f} s" if w else "no clean run"
         print(f"  {b}: {med} ({', '.join('%.3f' % x for x in w)})")
+        if w:
+            outside, extra = splits[b]
+            print(f"    outside the loop {statistics.median(outside):.3f} s, loop extra "
+                  f"{statistics.median(extra):.3f} s")
 
 
 if __name__ == "__main__":
