@@ -572,9 +572,9 @@ pub fn save_gray(path: &Path, m: ArrayView2<f64>, bits: u8) -> Result<Sha256, St
         Target::Image(format) => format,
     };
     let image = match bits {
-        8 => DynamicImage::ImageLuma8(image_buffer(path, &[m], 255.0, |v| whole(v) as u8)?),
+        8 => DynamicImage::ImageLuma8(image_buffer(path, &[m], 255.0, |v| whole(v, 255.0) as u8)?),
         16 if matches!(format, ImageFormat::Png | ImageFormat::Tiff) => {
-            DynamicImage::ImageLuma16(image_buffer(path, &[m], 65535.0, whole)?)
+            DynamicImage::ImageLuma16(image_buffer(path, &[m], 65535.0, |v| whole(v, 65535.0))?)
         }
         16 => {
             return Err(format!(
@@ -605,7 +605,7 @@ pub fn save_rgb(
         path,
         &[r.view(), g.view(), b.view()],
         255.0,
-        |v| whole(v) as u8,
+        |v| whole(v, 255.0) as u8,
     )?);
     save_image(path, &image, format)
 }
@@ -663,19 +663,20 @@ fn level(v: f64, max: f64) -> f64 {
     (v * max).round_ties_even()
 }
 
-/// A level (a whole number from 0 to 65535; outside, the nearest end) as an integer: the low
-/// bits of 2⁵² + level, which is exact. The same number as `level as u16`, whose saturating
-/// conversion the compiler does not vectorise (one instruction and a NaN test per value).
+/// A level (a whole number from 0 to `max` ≤ 65535; outside, the nearest end) as an integer:
+/// the low bits of 2⁵² + level, which is exact. The same number as `level as u16` (or `u8`),
+/// whose saturating conversion the compiler does not vectorise (one instruction and a NaN test
+/// per value).
 #[inline]
 #[allow(clippy::manual_clamp)] // max and min take NaN to 0; clamp would keep it
-fn whole(level: f64) -> u16 {
-    (level.max(0.0).min(65535.0) + 4_503_599_627_370_496.0).to_bits() as u16
+fn whole(level: f64, max: f64) -> u16 {
+    (level.max(0.0).min(max) + 4_503_599_627_370_496.0).to_bits() as u16
 }
 
 /// The 8-bit gray level of a value in [0, 1], rounded as [`save_gray`] rounds it.
 #[inline]
 pub fn gray8(v: f64) -> u8 {
-    whole(level(v, 255.0)) as u8
+    whole(level(v, 255.0), 255.0) as u8
 }
 
 /// Saves 8-bit gray levels as an image (PNG, TIFF, JPEG or BMP, by extension).
@@ -1159,7 +1160,7 @@ mod tests {
     #[test]
     fn whole_levels_are_their_integers() {
         for k in 0..=u16::MAX {
-            assert_eq!(whole(f64::from(k)), k);
+            assert_eq!(whole(f64::from(k), 65535.0), k);
         }
         // outside the levels, the nearest end (NaN, which no caller passes, as 0)
         for (v, k) in [
@@ -1169,8 +1170,9 @@ mod tests {
             (1e300, 65535),
             (f64::NAN, 0),
         ] {
-            assert_eq!(whole(v), k, "{v}");
+            assert_eq!(whole(v, 65535.0), k, "{v}");
         }
+        assert_eq!((whole(255.0, 255.0), whole(300.0, 255.0)), (255, 255));
         // gray8 is round(v · 255), ties to even, then the conversion `as` makes
         for i in 0..=100_000 {
             let v = f64::from(i) / 100_000.0;
