@@ -10,6 +10,7 @@ use imgx::manifest;
 use imgx::profile::Row;
 use imgx::run::{self, End, Events, Failure, Journal, OptimizeSummary, Saved, Settings, Shown};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -489,10 +490,14 @@ fn cmd_run(args: RunArgs, style: Style) -> ExitCode {
     };
     // Each file once, where it was first written, with what was written last.
     let mut outputs: Vec<(PathBuf, String)> = Vec::new();
+    let mut at: HashMap<PathBuf, usize> = HashMap::new();
     for (path, sha) in journal.outputs {
-        match outputs.iter_mut().find(|(p, _)| *p == path) {
-            Some(first) => first.1 = sha,
-            None => outputs.push((path, sha)),
+        match at.get(&path) {
+            Some(&i) => outputs[i].1 = sha,
+            None => {
+                at.insert(path.clone(), outputs.len());
+                outputs.push((path, sha));
+            }
         }
     }
     let cwd = std::env::current_dir().unwrap_or_default();

@@ -469,6 +469,28 @@ fn divergence_names_the_step_and_keeps_the_last_finite_state() {
 }
 
 #[test]
+fn a_file_written_twice_is_in_the_manifest_once_with_its_last_bytes() {
+    let dir = temp_dir("twice");
+    let script = write_script(
+        &dir,
+        "save fill(2, 3, 0.25) to \"a.png\"\nsave fill(4, 4, 1) to \"b.npy\"\nsave fill(3, 2, 0.75) to \"a.png\"\n",
+    );
+    ok(&["run", s(&script), "--quiet"]);
+    let m = json(&dir.join("manifest.json"));
+    let outputs = m["outputs"].as_array().unwrap();
+    let listed: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["a.png", "b.npy"]);
+    assert_eq!(read_matrix(&dir.join("a.png")).dim(), (3, 2));
+    for o in outputs {
+        let bytes = fs::read(dir.join(o["path"].as_str().unwrap())).unwrap();
+        assert_eq!(o["sha256"], imgx::io::sha256_hex(&bytes));
+    }
+}
+
+#[test]
 fn an_optimisation_writes_what_it_can_when_one_output_cannot_be_written() {
     // The checkpoint, the loss log and the animation are written at once (the checkpoint on
     // a thread of its own, or before the animation on one thread); one that fails does not
