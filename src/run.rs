@@ -1071,7 +1071,7 @@ impl Fit {
             }
         }
         match self {
-            Fit::Clamp { floor } => each(m, |v| out(v.as_f64().max(floor).min(1.0))),
+            Fit::Clamp { floor } => each(m, |v| out(v.as_f64().clamp(floor, 1.0))),
             Fit::Shift { lo, span } if span > 0.0 => each(m, |v| out((v.as_f64() - lo) / span)),
             Fit::Scale { top } if top > 0.0 => each(m, |v| out(v.as_f64() / top)),
             Fit::Shift { .. } | Fit::Scale { .. } => each(m, |_| out(0.0)),
