@@ -10,6 +10,7 @@
 //! [`output_path`] keeps a script's outputs inside the output folder.
 
 use crate::ops::{Io, Origin, Text};
+use crate::par::lock;
 use crate::tensor::Shape;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageBuffer, ImageError, ImageFormat, ImageReader, Limits};
@@ -858,10 +859,6 @@ fn in_order<R: Send>(
         }
         Ok(())
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The pixels of `now` to draw over `before` (one rectangle of two frames), and the transparent
