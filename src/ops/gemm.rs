@@ -21,6 +21,7 @@ use crate::par;
 use crate::tensor::Real;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2};
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// k per packed block: the chain continues across blocks through the result's entries.
@@ -51,7 +52,8 @@ pub fn product_plus_transpose<T: Real>(a: ArrayView2<T>, g: ArrayView2<T>) -> Ar
 
 /// a·b, all of it.
 fn general<T: Real>(a: ArrayView2<T>, b: Right<T>) -> Array2<T> {
-    let mut c = super::kernel::zeros((a.nrows(), b.cols()));
+    let shape = (a.nrows(), b.cols());
+    let mut c = Box::new_uninit_slice(shape.0 * shape.1);
     let tasks = tasks_for(a.nrows(), a.ncols(), b.cols());
     into(Product {
         a,
@@ -60,14 +62,15 @@ fn general<T: Real>(a: ArrayView2<T>, b: Right<T>) -> Array2<T> {
         part: Part::Whole,
         tasks,
     });
-    c
+    // SAFETY: the whole product writes every entry.
+    unsafe { super::kernel::assume_matrix(c, shape) }
 }
 
 /// mᵀ·m, computed in the tiles that touch the diagonal or lie above it and mirrored: about
 /// half the work of a general product. Exactly symmetric (see the module's note).
 pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     let n = m.ncols();
-    let mut c = super::kernel::zeros((n, n));
+    let mut c = Box::new_uninit_slice(n * n);
     let tasks = tasks_for(n, m.nrows(), n);
     into(Product {
         a: m.t(),
@@ -76,8 +79,11 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
         part: Part::Upper,
         tasks,
     });
-    super::kernel::mirror_upper(&mut c);
-    c
+    // SAFETY: the upper part is written, and the mirror writes the rest.
+    unsafe {
+        super::kernel::mirror_upper(&mut c, n);
+        super::kernel::assume_matrix(c, (n, n))
+    }
 }
 
 /// How many row blocks to cut an m×k by k×n product into: one if small, else two per thread
@@ -135,23 +141,29 @@ impl<T: Real> Right<'_, T> {
             Right::Plain(b) => pack_b::<T, NR>(b.slice(s![ks, js]), out),
             Right::PlusTranspose(g, n) => {
                 // (g + gᵀ)[k][j] = g[k][j] + g[j][k]: g's rows ks, plus its rows js transposed
-                let start = out.len();
-                out.resize(start + ks.len() * NR, T::zero());
                 let (from, add) = (
                     Tile::of(g, n, (js.start, ks.start)),
                     Tile::of(g, n, (ks.start, js.start)),
                 );
-                tile::transpose(from, Some(add), &mut out[start..], NR, (ks.len(), js.len()));
+                let (h, w) = (ks.len(), js.len());
+                // SAFETY: with w = NR the transpose writes every entry of the panel.
+                unsafe {
+                    append(out, h * NR, w == NR, |panel| {
+                        tile::transpose(from, Some(add), panel, NR, (h, w))
+                    })
+                }
             }
         }
     }
 }
 
 /// A product to compute: c = a·b (the `part` of it) in `tasks` row blocks of c, row-major.
+/// c's entries are only written, except where a chain continues (k past [`KC`]) from entries
+/// the product wrote: c may start uninitialised.
 struct Product<'a, 'b, 'c, T> {
     a: ArrayView2<'a, T>,
     b: Right<'b, T>,
-    c: &'c mut Array2<T>,
+    c: &'c mut [MaybeUninit<T>],
     part: Part,
     tasks: usize,
 }
@@ -163,9 +175,10 @@ fn into<T: Real>(p: Product<'_, '_, '_, T>) {
 
 /// [`into`] with the kernel for `isa`, which this CPU must have.
 fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
-    debug_assert_eq!(
-        (p.a.ncols(), p.a.nrows(), p.b.cols()),
-        (p.b.rows(), p.c.nrows(), p.c.ncols())
+    assert_eq!(
+        (p.a.ncols(), p.c.len()),
+        (p.b.rows(), p.a.nrows() * p.b.cols()),
+        "the operands' and the result's shapes agree"
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -174,15 +187,21 @@ fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => sized::<T, 6, 16, 8>(p, x86::avx2::<T, 6, 16>, x86::avx2::<T, 6, 8>),
-        Isa::Portable => match p.b {
-            Right::Plain(b) => general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c),
-            Right::PlusTranspose(g, n) => {
-                let g = ArrayView2::from_shape((n, n), g)
-                    .unwrap_or_else(|_| unreachable!("n² entries"));
-                let b = super::kernel::plus_transpose(g);
-                general_mat_mul(T::one(), &p.a, &b, T::zero(), p.c)
+        Isa::Portable => {
+            let mut c = Array2::zeros((p.a.nrows(), p.b.cols()));
+            match p.b {
+                Right::Plain(b) => general_mat_mul(T::one(), &p.a, &b, T::zero(), &mut c),
+                Right::PlusTranspose(g, n) => {
+                    let g = ArrayView2::from_shape((n, n), g)
+                        .unwrap_or_else(|_| unreachable!("n² entries"));
+                    let b = super::kernel::plus_transpose(g);
+                    general_mat_mul(T::one(), &p.a, &b, T::zero(), &mut c)
+                }
             }
-        },
+            for (o, &v) in p.c.iter_mut().zip(&c) {
+                o.write(v);
+            }
+        }
     }
 }
 
@@ -307,8 +326,8 @@ struct Job<'a, 'b, T> {
     /// b's k-block, packed into panels of `nr` columns (each row of a panel `nr` entries), in
     /// groups of whole panels.
     b: &'b [Packed<T>],
-    /// The block's rows of c, row-major.
-    c: &'b mut [T],
+    /// The block's rows of c, row-major (see [`Product`] on when they are initialised).
+    c: &'b mut [MaybeUninit<T>],
     /// The first row of the block in c, and whether this is the chain's first k-block.
     row0: usize,
     first: bool,
@@ -331,7 +350,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
     } = p;
     let (m, k, n) = (a.nrows(), a.ncols(), b.cols());
     if k == 0 {
-        c.fill(T::zero());
+        c.fill(MaybeUninit::new(T::zero()));
         return;
     }
     if m == 0 || n == 0 {
@@ -352,11 +371,8 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
             })
         });
         let bp = &bp[..];
-        let entries = c
-            .as_slice_mut()
-            .unwrap_or_else(|| unreachable!("a new row-major matrix"));
         let blocks = bounds.windows(2).map(|w| w[0]..w[1]);
-        let jobs = super::kernel::split_rows(entries, n, blocks);
+        let jobs = super::kernel::split_rows(c, n, blocks);
         par::for_each(jobs, |(rows, c)| {
             let row0 = rows.start;
             let job = Job {
@@ -442,22 +458,32 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(
             if w == NR && i0 + MR <= h {
                 // a whole tile: the micro-kernel works on c's entries where they are
                 let at = c[i0 * n + j0..(i0 + MR - 1) * n + j0 + NR].as_mut_ptr();
-                micro(apanel, bpanel, CTile { at, ldc: n, first });
+                micro(
+                    apanel,
+                    bpanel,
+                    CTile {
+                        at: at.cast(),
+                        ldc: n,
+                        first,
+                    },
+                );
                 continue;
             }
             // a tile on the ragged edge, through a whole one (its other entries unused)
             let mut acc = [[T::zero(); NR]; MR];
-            let rows = c[i0 * n..].chunks_mut(n).take(MR);
             if !first {
-                for (row, acc) in rows.zip(&mut acc) {
-                    acc[..w].copy_from_slice(&row[j0..j0 + w]);
+                for (row, acc) in c[i0 * n..].chunks(n).take(MR).zip(&mut acc) {
+                    // SAFETY: the first k-block wrote this tile.
+                    let row = unsafe { super::kernel::assume_written(&row[j0..j0 + w]) };
+                    acc[..w].copy_from_slice(row);
                 }
             }
             let at = acc.as_mut_ptr().cast();
             micro(apanel, bpanel, CTile { at, ldc: NR, first });
-            let rows = c[i0 * n..].chunks_mut(n).take(MR);
-            for (row, acc) in rows.zip(&acc) {
-                row[j0..j0 + w].copy_from_slice(&acc[..w]);
+            for (row, acc) in c[i0 * n..].chunks_mut(n).take(MR).zip(&acc) {
+                for (o, &v) in row[j0..j0 + w].iter_mut().zip(acc) {
+                    o.write(v);
+                }
             }
         }
     }
@@ -516,27 +542,20 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
     let [rs, cs] = [0, 1].map(|axis| a.strides()[axis]);
     if rs > 0 && cs == 1 {
         // rows of unit stride (a row-major a, as m in m·(g + gᵀ)): the block transposed, tile
-        // by tile, into the panel; rows past h are zeros, and only then is the panel zeroed
-        // first (the transpose writes every entry of a whole panel)
-        let start = out.len();
-        if h < MR {
-            out.resize(start + MR * kc, T::zero());
-        }
-        out.reserve(start + MR * kc - out.len());
-        // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel,
-        // kc rows of MR ≥ h entries from `start`, lies in the buffer's capacity, in another
-        // allocation; this CPU has `isa::best()`.
+        // by tile, into the panel; rows past h stay zero
+        // SAFETY: a's h rows of kc entries, rs > 0 apart, are its view's entries; the panel holds
+        // kc rows of MR ≥ h entries and is another allocation; this CPU has `isa::best()`. With
+        // h = MR the transpose writes every entry of the panel.
         unsafe {
-            tile::raw(
-                isa::best(),
-                (a.as_ptr(), rs as usize),
-                (std::ptr::null(), 0),
-                (out.as_mut_ptr().add(start), MR),
-                (kc, h),
-            );
-            // SAFETY: every entry of the panel is written: by the transpose (h rows of each of
-            // the kc rows), and if h < MR by the zeroing before it.
-            out.set_len(start + MR * kc);
+            append(out, MR * kc, h == MR, |panel| {
+                tile::raw(
+                    isa::best(),
+                    (a.as_ptr(), rs as usize),
+                    (std::ptr::null(), 0),
+                    (panel.as_mut_ptr().cast::<T>(), MR),
+                    (kc, h),
+                )
+            })
         };
     } else {
         // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
@@ -565,6 +584,28 @@ fn pack_b<T: Real, const NR: usize>(b: ArrayView2<T>, out: &mut Vec<T>) {
         }
         out.extend(std::iter::repeat_n(T::zero(), pad));
     }
+}
+
+/// Appends `len` entries to `out`, as `write` writes them over zeros, or, if `all`, over
+/// nothing (a zeroing pass over a panel that is written whole anyway is wasted).
+///
+/// # Safety
+/// If `all`, `write` must write every entry of the slice it is given.
+unsafe fn append<T: Real>(
+    out: &mut Vec<T>,
+    len: usize,
+    all: bool,
+    write: impl FnOnce(&mut [MaybeUninit<T>]),
+) {
+    out.reserve(len);
+    let start = out.len();
+    let new = &mut out.spare_capacity_mut()[..len];
+    if !all {
+        new.fill(MaybeUninit::new(T::zero()));
+    }
+    write(new);
+    // SAFETY: the `len` entries past `start` are written: zeros, or by `write` as promised.
+    unsafe { out.set_len(start + len) };
 }
 
 /// A slice of exactly N entries as an array.
@@ -660,19 +701,20 @@ mod tests {
         part: Part,
         tasks: usize,
     ) -> Array2<T> {
-        let mut c = Array2::from_elem((a.nrows(), b.cols()), T::lit(9.0));
-        let out = &mut c;
+        let shape = (a.nrows(), b.cols());
+        let mut c = vec![MaybeUninit::new(T::lit(9.0)); shape.0 * shape.1].into_boxed_slice();
         with(
             isa,
             Product {
                 a,
                 b,
-                c: out,
+                c: &mut c,
                 part,
                 tasks,
             },
         );
-        c
+        // SAFETY: every entry was initialised to 9 before the product.
+        unsafe { super::super::kernel::assume_matrix(c, shape) }
     }
 
     fn products_are_the_chain<T: Real>() {

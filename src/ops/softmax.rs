@@ -114,9 +114,14 @@ impl Axis {
         lane: &[L],
         h: impl Fn(T, L) -> T + Sync,
     ) -> Array2<T> {
-        kernel::build((r, c), |rows, out| {
-            self.cells((rows, out), a, c, lane, |o, x, l| *o = h(x, l))
-        })
+        // SAFETY: `cells` gives every entry of the block to the cell, which writes it.
+        unsafe {
+            kernel::build((r, c), |rows, out| {
+                self.cells((rows, out), a, c, lane, |o, x, l| {
+                    o.write(h(x, l));
+                })
+            })
+        }
     }
 
     /// g_k = h(g_k, a_k, lane_k) for every entry of the row-major g, in place, in row blocks on

@@ -7,6 +7,7 @@
 use super::isa::{self, Isa};
 use crate::tensor::Real;
 use std::any::TypeId;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Entries of T in a 64-byte cache line: the side of a tile.
@@ -33,12 +34,13 @@ impl<'a, T> Tile<'a, T> {
 }
 
 /// out[i][j] = src[j][i] (+ add[i][j]) for i < h, j < w: `out` is the slice from the region's
-/// first entry on, rows `out_stride` apart. Whole tiles go through registers, the ragged edges
-/// entry by entry.
+/// first entry on, rows `out_stride` apart, and is only written (it may be uninitialised; the
+/// region's entries are written afterwards). Whole tiles go through registers, the ragged
+/// edges entry by entry.
 pub fn transpose<T: Real>(
     src: Tile<T>,
     add: Option<Tile<T>>,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     out_stride: usize,
     (h, w): (usize, usize),
 ) {
@@ -58,7 +60,7 @@ pub fn transpose<T: Real>(
             isa::best(),
             (src.at.as_ptr(), src.stride),
             (a, sa),
-            (out.as_mut_ptr(), out_stride),
+            (out.as_mut_ptr().cast::<T>(), out_stride),
             (h, w),
         )
     }
@@ -67,8 +69,9 @@ pub fn transpose<T: Real>(
 /// [`transpose`] on raw regions (`add` null for none), on the given instruction set.
 ///
 /// # Safety
-/// The CPU must have `isa`; src's w × h entries, add's and out's h × w entries must be valid
-/// to read (and out's to write), and out must overlap neither of the others.
+/// The CPU must have `isa`; src's w × h entries and add's h × w entries must be valid to read,
+/// out's h × w entries valid to write (they are never read), and out must overlap neither of
+/// the others.
 pub unsafe fn raw<T: Real>(
     isa: Isa,
     s: (*const T, usize),
@@ -665,7 +668,7 @@ mod tests {
     #[should_panic(expected = "runs past")]
     fn a_tile_past_the_end_is_refused() {
         let src = entries::<f32>(16 * 16 - 1, 0);
-        let mut out = vec![0.0; 256];
+        let mut out = vec![MaybeUninit::new(0.0f32); 256];
         transpose(
             Tile {
                 at: &src,
