@@ -544,7 +544,9 @@ mod tests {
         for n in [1, 2, 31, 32, 33, 100, 300, 512] {
             let g = m(n, n);
             assert_eq!(plus_transpose(g.view()), &g + &g.t(), "{} {n}", T::NAME);
-            let mut u: Vec<_> = g.iter().map(|&v| MaybeUninit::new(v)).collect();
+            // below the diagonal a value the mirror must overwrite
+            let entry = |((i, j), &v): ((usize, usize), &T)| if j < i { T::lit(-9.5) } else { v };
+            let mut u: Vec<_> = g.indexed_iter().map(entry).map(MaybeUninit::new).collect();
             // SAFETY: every entry is written.
             let u = unsafe {
                 mirror_upper(&mut u, n);
