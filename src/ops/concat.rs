@@ -5,7 +5,8 @@ use super::{
     PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
-use ndarray::{Array2, Axis, Slice};
+use ndarray::{Axis, Slice};
+use std::mem::MaybeUninit;
 
 /// `Concat::H` is `hcat` (along columns), `Concat::V` is `vcat` (along rows).
 pub enum Concat {
@@ -118,7 +119,8 @@ impl Meta for Concat {
 
 impl<T: Real> Op<T> for Concat {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
-        // Row-major copies of whole rows (ndarray's concatenate assigns entry by entry).
+        // Row-major copies of whole rows (ndarray's concatenate assigns entry by entry), in row
+        // blocks of the result on `par`'s threads.
         let parts: Vec<_> = x
             .iter()
             .map(|v| kernel::row_major(v.matrix().view()))
@@ -128,22 +130,35 @@ impl<T: Real> Op<T> for Concat {
             Concat::H => Shape::new(parts[0].nrows(), parts.iter().map(along).sum()),
             Concat::V => Shape::new(parts.iter().map(along).sum(), parts[0].ncols()),
         };
-        let mut out = Vec::with_capacity(shape.len());
-        match self {
-            Concat::V => parts
-                .iter()
-                .for_each(|p| out.extend_from_slice(kernel::entries(p))),
-            Concat::H => {
-                for i in 0..shape.rows {
-                    for p in &parts {
-                        let c = p.ncols();
-                        out.extend_from_slice(&kernel::entries(p)[i * c..(i + 1) * c]);
+        // each part's entries, and for vcat the result's row each part starts at
+        let entries: Vec<&[T]> = parts.iter().map(kernel::entries).collect();
+        let starts: Vec<usize> = parts
+            .iter()
+            .scan(0, |row, p| Some(std::mem::replace(row, *row + p.nrows())))
+            .collect();
+        // SAFETY: each row of a block is written whole: by its pieces, the result's columns left
+        // to right (hcat: every part's row i; vcat: the one part's row that is the result's).
+        let joined = unsafe {
+            kernel::build((shape.rows, shape.cols), |rows, out| {
+                for (i, row) in rows.zip(out.chunks_exact_mut(shape.cols.max(1))) {
+                    match self {
+                        Concat::H => {
+                            let mut at = 0;
+                            for (p, e) in parts.iter().zip(&entries) {
+                                let c = p.ncols();
+                                write(&mut row[at..at + c], &e[i * c..(i + 1) * c]);
+                                at += c;
+                            }
+                        }
+                        Concat::V => {
+                            let k = starts.partition_point(|&s| s <= i) - 1;
+                            let (r, c) = (i - starts[k], shape.cols);
+                            write(row, &entries[k][r * c..(r + 1) * c]);
+                        }
                     }
                 }
-            }
-        }
-        let joined = Array2::from_shape_vec((shape.rows, shape.cols), out)
-            .unwrap_or_else(|e| unreachable!("checked call: shapes agree ({e})"));
+            })
+        };
         Ok(Value::Matrix(joined))
     }
 
@@ -168,6 +183,14 @@ impl<T: Real> Op<T> for Concat {
                 need.then(|| Value::Matrix(part.to_owned()))
             })
             .collect()
+    }
+}
+
+/// Writes `src` into `out`, entry by entry (the same length).
+fn write<T: Copy>(out: &mut [MaybeUninit<T>], src: &[T]) {
+    debug_assert_eq!(out.len(), src.len());
+    for (o, &v) in out.iter_mut().zip(src) {
+        o.write(v);
     }
 }
 
@@ -200,6 +223,22 @@ mod tests {
                 "vcat",
                 0,
                 [matrix(2, 6, 4), matrix(9, 6, 5), matrix(1, 6, 6)],
+            ),
+            // several row blocks on the threads (blocks of 254 and 54 rows), vcat's parts
+            // straddling them
+            (
+                "hcat",
+                1,
+                [matrix(300, 100, 7), matrix(300, 28, 8), matrix(300, 1, 9)],
+            ),
+            (
+                "vcat",
+                0,
+                [
+                    matrix(70, 600, 10),
+                    matrix(3, 600, 11),
+                    matrix(100, 600, 12),
+                ],
             ),
         ] {
             let views: Vec<_> = ins.iter().map(|v| v.matrix().view()).collect();
