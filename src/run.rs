@@ -402,10 +402,10 @@ impl<T: Dispatch> Runner<'_, T> {
         self.settings.interrupt.load(Ordering::Relaxed)
     }
 
-    /// The value of `node` as an f64 matrix.
-    fn matrix(&mut self, node: NodeId) -> Result<Array2<f64>, Failure> {
+    /// The matrix value of `node`, computed if it is not yet.
+    fn matrix(&mut self, node: NodeId) -> Result<ArrayView2<'_, T>, Failure> {
         self.values.compute(&self.program.graph, &[node], self.io)?;
-        Ok(self.values.get(node).matrix().mapv(|v| v.as_f64()))
+        Ok(self.values.get(node).matrix().view())
     }
 
     /// Where a path written in the script goes.
@@ -446,17 +446,18 @@ impl<T: Dispatch> Runner<'_, T> {
             )
         };
         let path = self.output(&s.path, s.span)?;
-        let m = self.matrix(s.node)?;
-        let (rows, cols) = m.dim();
         let exact = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
         let signed = s.colormap == Colormap::Signed;
+        let m = self.matrix(s.node)?;
+        let (rows, cols) = m.dim();
         let written = if exact {
-            io::save_gray(&path, m.view(), s.bits)
+            io::save_gray(&path, m.mapv(|v| v.as_f64()).view(), s.bits)
         } else {
-            let (fit, clipped) = fit(m.view(), s.range, signed, &s.path).map_err(fail)?;
-            let m = fit.map(m.view(), |v| v);
+            // the values as f64 in one copy, fitted on the way
+            let (fit, clipped) = fit(m, s.range, signed, &s.path).map_err(fail)?;
+            let m = fit.map(m, |v| v);
             if clipped.values > 0 {
                 let unit = if signed { "[−1, 1]" } else { "[0, 1]" };
                 self.events.warn(&format!(
@@ -489,8 +490,7 @@ impl<T: Dispatch> Runner<'_, T> {
         a: &Animation,
         clipped: &mut Clipped,
     ) -> Result<Array2<u8>, Failure> {
-        self.values.compute(&self.program.graph, &[node], self.io)?;
-        let m = self.values.get(node).matrix().view();
+        let m = self.matrix(node)?;
         let (fit, c) = fit(m, a.range, false, &a.path).map_err(|e| {
             Failure::new(
                 Some(a.span),
