@@ -205,22 +205,24 @@ pub fn min_max<T: Real>(values: &[T]) -> Option<(T, T)> {
     const LANES: usize = 32;
     let &first = values.first()?;
     let (mut lo_l, mut hi_l) = ([first; LANES], [first; LANES]);
-    let mut nan = [false; LANES];
+    // NaNs counted per lane: a count vectorises, an `or` of bools compiles to a chain of mask
+    // conversions
+    let mut nans = [0u32; LANES];
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
     for chunk in chunks {
-        for (((lo, hi), nan), &v) in lo_l
+        for (((lo, hi), nans), &v) in lo_l
             .iter_mut()
             .zip(hi_l.iter_mut())
-            .zip(&mut nan)
+            .zip(&mut nans)
             .zip(chunk)
         {
             *lo = if v < *lo { v } else { *lo };
             *hi = if v > *hi { v } else { *hi };
-            *nan |= v.is_nan();
+            *nans += u32::from(v.is_nan());
         }
     }
-    if first.is_nan() || nan.iter().any(|&n| n) || tail.iter().any(|v| v.is_nan()) {
+    if first.is_nan() || nans.iter().any(|&n| n > 0) || tail.iter().any(|v| v.is_nan()) {
         return None;
     }
     let lo = (lo_l.iter().chain(tail)).fold(first, |a, &v| if v < a { v } else { a });
