@@ -25,6 +25,7 @@ pub mod testing;
 mod arith;
 mod clamp;
 mod concat;
+pub(crate) mod divisor;
 mod fill;
 pub(crate) mod gemm;
 mod gram;
