@@ -272,10 +272,15 @@ impl<T: Real> AdamStep<T> {
         x - m_hat / (v_hat.sqrt() + self.e) * self.lr
     }
 
+    /// x moved by the moments m and v, corrected with `/`: the rule as written.
+    fn descended_dividing(self, x: T, m: T, v: T) -> T {
+        self.descended(x, m / self.c1.b(), v / self.c2.b())
+    }
+
     /// One entry, and whether x is still finite (and was, as `ok` says).
     fn entry(self, ok: bool, x: &mut T, m: &mut T, v: &mut T, g: T) -> bool {
         self.moments(m, v, g);
-        *x = self.descended(*x, *m / self.c1.b(), *v / self.c2.b());
+        *x = self.descended_dividing(*x, *m, *v);
         ok & x.is_finite()
     }
 
@@ -305,7 +310,7 @@ impl<T: Real> AdamStep<T> {
         }
         let entries = x.iter().zip(new.iter_mut()).zip(&*m).zip(&*v);
         entries.fold(true, |ok, (((&x, new), &m), &v)| {
-            let x = new.write(self.descended(x, m / self.c1.b(), v / self.c2.b()));
+            let x = new.write(self.descended_dividing(x, m, v));
             ok & x.is_finite()
         })
     }
