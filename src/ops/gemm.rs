@@ -86,16 +86,19 @@ pub fn gram<T: Real>(m: ArrayView2<T>) -> Array2<T> {
     }
 }
 
-/// How many row blocks to cut an m×k by k×n product into: one if small, else two per thread
+/// How many row blocks to cut an m×k by k×n product into: one if small, else eight per thread
 /// ([`row_blocks`] gives them equal work, and `par` gives each thread a share of them), and at
 /// least enough that each block fits [`A_BLOCK_BYTES`]. Any number gives the same bits; this
-/// only balances the work. Two per thread measured best at 512² on two threads, against one,
-/// four and eight, for both products.
+/// only balances the work. On this project's machine (two vCPUs of a shared Intel Xeon) a
+/// thread often falls behind for a while, and the other can only take whole blocks from it:
+/// eight per thread made the 512² step 6–9% faster on two threads than two per thread did
+/// (paired medians; sixteen gained no more), and changed nothing on one thread. On the AMD
+/// EPYC before it, two per thread had measured best.
 fn tasks_for(m: usize, k: usize, n: usize) -> usize {
     if m * k * n < SHARED_PRODUCT {
         return 1;
     }
-    (par::threads() * 2).max(m.div_ceil(max_rows(k)))
+    (par::threads() * 8).max(m.div_ceil(max_rows(k)))
 }
 
 /// The most rows of a k-wide left block that fit [`A_BLOCK_BYTES`] in f64 (the wider type).
