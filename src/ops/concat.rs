@@ -6,7 +6,6 @@ use super::{
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::{Axis, Slice};
-use std::mem::MaybeUninit;
 
 /// `Concat::H` is `hcat` (along columns), `Concat::V` is `vcat` (along rows).
 pub enum Concat {
@@ -146,14 +145,14 @@ impl<T: Real> Op<T> for Concat {
                             let mut at = 0;
                             for (p, e) in parts.iter().zip(&entries) {
                                 let c = p.ncols();
-                                write(&mut row[at..at + c], &e[i * c..(i + 1) * c]);
+                                kernel::write(&mut row[at..at + c], &e[i * c..(i + 1) * c]);
                                 at += c;
                             }
                         }
                         Concat::V => {
                             let k = starts.partition_point(|&s| s <= i) - 1;
                             let (r, c) = (i - starts[k], shape.cols);
-                            write(row, &entries[k][r * c..(r + 1) * c]);
+                            kernel::write(row, &entries[k][r * c..(r + 1) * c]);
                         }
                     }
                 }
@@ -183,14 +182,6 @@ impl<T: Real> Op<T> for Concat {
                 need.then(|| Value::Matrix(part.to_owned()))
             })
             .collect()
-    }
-}
-
-/// Writes `src` into `out`, entry by entry (the same length).
-fn write<T: Copy>(out: &mut [MaybeUninit<T>], src: &[T]) {
-    debug_assert_eq!(out.len(), src.len());
-    for (o, &v) in out.iter_mut().zip(src) {
-        o.write(v);
     }
 }
 

@@ -201,9 +201,8 @@ fn with<T: Real>(isa: Isa, p: Product<'_, '_, '_, T>) {
                     general_mat_mul(T::one(), &p.a, &b, T::zero(), &mut c)
                 }
             }
-            for (o, &v) in p.c.iter_mut().zip(&c) {
-                o.write(v);
-            }
+            let c = super::kernel::row_major(c.view());
+            super::kernel::write(p.c, super::kernel::entries(&c));
         }
     }
 }
@@ -484,9 +483,7 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(
             let at = acc.as_mut_ptr().cast();
             micro(apanel, bpanel, CTile { at, ldc: NR, first });
             for (row, acc) in c[i0 * n..].chunks_mut(n).take(MR).zip(&acc) {
-                for (o, &v) in row[j0..j0 + w].iter_mut().zip(acc) {
-                    o.write(v);
-                }
+                super::kernel::write(&mut row[j0..j0 + w], &acc[..w]);
             }
         }
     }

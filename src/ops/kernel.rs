@@ -156,6 +156,14 @@ pub unsafe fn assume_matrix<T: Real>(
         .unwrap_or_else(|_| unreachable!("rows·cols entries"))
 }
 
+/// Writes `src` into `out`, entry by entry (slices of the same length).
+pub fn write<T: Copy>(out: &mut [MaybeUninit<T>], src: &[T]) {
+    debug_assert_eq!(out.len(), src.len());
+    for (o, &v) in out.iter_mut().zip(src) {
+        o.write(v);
+    }
+}
+
 /// `out` with every entry written, as initialised entries.
 ///
 /// # Safety
