@@ -26,10 +26,12 @@ use std::ops::Range;
 
 /// Bytes of a row of a packed k-block: k-blocks of 512 f32 or 256 f64 entries (the chain
 /// continues across blocks through the result's entries). A micro-panel of a is then `MR` ×
-/// 2 KiB = 24 KiB in either type, half of a core's L1 cache, while b's panel streams past it.
-/// f64 had k-blocks of 512 before: a's micro-panel was 48 KiB, the whole L1, and the products
-/// took 3–13% longer than with 256 (in-process A/B, one and two threads). f32 with 256 was no
-/// faster.
+/// 2 KiB = 24 KiB in either type, half of a core's L1 cache, and at 512² b's packed k-block is
+/// 1 MiB, half of its L2. With 512 f64 entries they were 48 KiB and 2 MiB, the whole of each,
+/// and `gram`'s products at 512² took 3–13% longer than with 256 (forward and backward,
+/// in-process A/B on one and two threads). Shorter blocks were no better: f32 with 256 and f64
+/// with 128 made the forward 2–6% faster and the backward 3–5% slower, at 512² and 1024², and
+/// passes over a's and b's panels in slices of k (the tile kept in c between them) were slower.
 const KC_BYTES: usize = 2048;
 
 /// The k per packed block for entries of T.
