@@ -2,12 +2,10 @@
 //! in f32 (medians are what divan reports; compare ratios within one run, the machine is shared).
 //! The whole-step comparison against JAX and PyTorch is `bench/compare.sh` (see BENCHMARKS.md).
 
-use imgx::eval::Values;
-use imgx::io::DiskIo;
-use imgx::lower::{self, Step};
+mod common;
+
 use imgx::ops::{self, Attrs, Dispatch, Io, Static, Text};
 use imgx::tensor::{Shape, Value};
-use imgx::{grad, syntax};
 use ndarray::Array2;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,43 +120,8 @@ fn normalize_backward(bencher: divan::Bencher, n: usize) {
 /// generated image, through the same engine `imgx run` uses.
 #[divan::bench(args = SIZES, sample_count = 20, sample_size = 5)]
 fn adam_step(bencher: divan::Bencher, n: usize) {
-    let src = format!(
-        "m = noise({n}, {n}, seed = 1)
-fn value(a) {{
-    n = normalize(softmax_cols(a, f = x -> x + 1))
-    normalize(n' * n)
-}}
-target = value(warp(m, amp = -10, freq = 0.25))
-learn x = m
-l = loss(value(x), target)
-optimize l over x with adam(lr = 0.001) steps 1
-"
-    );
-    let dir = std::env::temp_dir();
-    let io = DiskIo::new(dir.clone(), dir);
-    let script = syntax::parse(&src).expect("parses");
-    let program = lower::lower(&src, &script, &[], &io).expect("checks");
-    let mut values = Values::<f32>::new(&program.graph);
-    let mut opt = None;
-    for step in &program.steps {
-        match step {
-            Step::Learn { node, init } => {
-                imgx::run::learn(&program, *node, *init, &mut values, &io).expect("learn")
-            }
-            Step::Optimize(o) => opt = Some(o),
-            _ => {}
-        }
-    }
-    let o = opt.expect("an optimize statement");
-    let graph = &program.graph;
-    let relevant = grad::relevant(graph, o.loss, &o.over);
-    let dirty = graph.descendants(&o.over);
-    let types: Vec<_> = o.over.iter().map(|id| graph.node(*id).ty).collect();
-    let mut state = o.optimizer.init::<f32>(&types);
-    bencher.bench_local(|| {
-        values.compute(graph, &[o.loss], &io).expect("forward");
-        imgx::run::update(graph, &mut values, o, &relevant, &dirty, &mut state).expect("finite");
-    });
+    let mut problem = common::Problem::<f32>::new(n);
+    bencher.bench_local(|| problem.step());
 }
 
 /// A GIF frame of the optimisation's animation (hcat of two 512² images) as LZW sees it:
