@@ -1,8 +1,8 @@
 //! `cargo bench --bench precision`: the f64 Adam step of the poster's inverse problem against
 //! the f32 one (issue 5 asks f64 ≤ 2.1× f32), both in one process, in alternating rounds of
-//! [`STEPS`] steps each. Separate runs an f32 one and an f64 one minutes apart meet a shared
-//! host in different moods, and their ratio moved by ±5% between sets of the same build; here
-//! each round's ratio compares two neighbouring stretches of time, and the median of the
+//! [`STEPS`] steps each. Separate `imgx run` processes for f32 and f64, a minute apart, meet the
+//! shared host in different states: their ratio moved by ±5% between sets of the same build.
+//! Here each round's ratio compares two neighbouring stretches of time, and the median of the
 //! rounds' ratios is the result. `IMGX_THREADS` (default: one per core), `IMGX_SIZE` (512) and
 //! `IMGX_ROUNDS` (15) set the run; `--test` (as `.ci/run` passes it) runs one short round.
 

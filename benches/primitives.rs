@@ -1,6 +1,7 @@
 //! `cargo bench`: the primitives of the poster's step and the whole Adam step, at 256² … 2048²,
 //! in f32 (medians are what divan reports; compare ratios within one run, the machine is shared).
-//! The whole-step comparison against JAX and PyTorch is `bench/compare.sh` (see BENCHMARKS.md).
+//! The whole-step comparison against JAX and PyTorch is `bench/peers/run_peers.sh`, and f64
+//! against f32 is `benches/precision.rs` (see BENCHMARKS.md).
 
 mod common;
 

@@ -30,7 +30,7 @@ use std::ops::Range;
 /// 1 MiB, half of its L2. With 512 f64 entries they were 48 KiB and 2 MiB, the whole of each,
 /// and `gram`'s products at 512² took 3–13% longer than with 256 (forward and backward,
 /// in-process A/B on one and two threads). Shorter blocks were no better: f32 with 256 and f64
-/// with 128 made the forward 2–6% faster and the backward 3–5% slower, at 512² and 1024², and
+/// with 128 made the forward 1–6% faster and the backward 2–11% slower, at 512² and 1024², and
 /// passes over a's and b's panels in slices of k (the tile kept in c between them) were slower.
 const KC_BYTES: usize = 2048;
 
