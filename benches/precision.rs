@@ -10,6 +10,7 @@ mod common;
 
 use common::Problem;
 use imgx::ops::Dispatch;
+use imgx::run::median;
 use std::time::Instant;
 
 /// Steps timed per round and type.
@@ -24,24 +25,12 @@ fn setting(name: &str, default: usize) -> usize {
 
 /// The median of a round's step times, in ms.
 fn round<T: Dispatch>(problem: &mut Problem<T>, steps: usize) -> f64 {
-    let mut ms: Vec<f64> = (0..steps)
-        .map(|_| {
-            let t = Instant::now();
-            problem.step();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    median(&mut ms)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let k = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[k]
-    } else {
-        (v[k - 1] + v[k]) / 2.0
-    }
+    let ms = (0..steps).map(|_| {
+        let t = Instant::now();
+        problem.step();
+        t.elapsed().as_secs_f64() * 1e3
+    });
+    median(ms.collect())
 }
 
 fn main() {
@@ -83,8 +72,8 @@ fn main() {
         .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     println!(
         "median: f32 {:.3} ms  f64 {:.3} ms  f64/f32 {:.3} (rounds {lo:.3}–{hi:.3})",
-        median(&mut f32s),
-        median(&mut f64s),
-        median(&mut ratios)
+        median(f32s),
+        median(f64s),
+        median(ratios)
     );
 }

@@ -1160,7 +1160,8 @@ fn signed_colours(m: &Array2<f64>) -> [Array2<f64>; 3] {
     })
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// The median of xs (0 for none). Also the benchmarks'.
+pub fn median(mut xs: Vec<f64>) -> f64 {
     if xs.is_empty() {
         return 0.0;
     }

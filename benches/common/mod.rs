@@ -1,9 +1,10 @@
 //! The poster's inverse problem as the benchmarks run it: one Adam step (forward, backward,
-//! update) on an n×n generated image, through the same engine `imgx run` uses.
+//! update) of `bench/scaling.imgx` on an n×n generated image, through the same engine
+//! `imgx run` uses.
 
 use imgx::eval::Values;
 use imgx::io::DiskIo;
-use imgx::lower::{self, Program, Step};
+use imgx::lower::{self, Override, Program, Step};
 use imgx::ops::Dispatch;
 use imgx::optim::State;
 use imgx::{grad, syntax};
@@ -23,22 +24,16 @@ pub struct Problem<T: Dispatch> {
 impl<T: Dispatch> Problem<T> {
     /// The step at n×n, its learnable set to the generated image.
     pub fn new(n: usize) -> Self {
-        let src = format!(
-            "m = noise({n}, {n}, seed = 1)
-fn value(a) {{
-    n = normalize(softmax_cols(a, f = x -> x + 1))
-    normalize(n' * n)
-}}
-target = value(warp(m, amp = -10, freq = 0.25))
-learn x = m
-l = loss(value(x), target)
-optimize l over x with adam(lr = 0.001) steps 1
-"
-        );
+        let src = include_str!("../../bench/scaling.imgx");
+        let set = |name: &str, value: usize| Override {
+            name: name.into(),
+            value: value.to_string(),
+        };
         let dir = std::env::temp_dir();
         let io = DiskIo::new(dir.clone(), dir);
-        let script = syntax::parse(&src).expect("parses");
-        let program = lower::lower(&src, &script, &[], &io).expect("checks");
+        let script = syntax::parse(src).expect("parses");
+        let sets = [set("size", n), set("n_steps", 1)];
+        let program = lower::lower(src, &script, &sets, &io).expect("checks");
         let mut values = Values::<T>::new(&program.graph);
         for step in &program.steps {
             if let Step::Learn { node, init } = step {
