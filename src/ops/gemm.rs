@@ -151,28 +151,141 @@ impl<T: Real> Right<'_, T> {
         }
     }
 
-    /// Packs rows `ks` of columns `js` (at most `NR` of them) into one panel: for each k, the
-    /// columns' entries in order, then zeros for missing columns.
-    fn pack<const NR: usize>(&self, ks: Range<usize>, js: Range<usize>, out: &mut Vec<T>) {
+    /// Rows `ks` of all columns packed into one buffer of panels `NR` columns wide: for each
+    /// panel, for each k, the panel's entries in order, then zeros for missing columns. The
+    /// threads share the packing in parts (see [`PackPart`]).
+    fn pack<const NR: usize>(&self, ks: Range<usize>) -> Packed<T> {
+        let (kc, n) = (ks.len(), self.cols());
+        let len = kc * n.next_multiple_of(NR);
+        Packed::new(len, |out| {
+            // SAFETY: with n a multiple of NR the parts write every entry (else the rest is
+            // zero).
+            unsafe {
+                append(out, len, n % NR == 0, |buf| {
+                    let panels = buf.chunks_exact_mut(kc * NR);
+                    let parts = match self {
+                        Right::Plain(_) => by_rows(panels, ks.clone(), n),
+                        Right::PlusTranspose(..) => by_panels(panels, ks.clone()),
+                    };
+                    par::for_each(parts, |part| self.pack_part::<NR>(part));
+                })
+            }
+        })
+    }
+
+    /// Writes a part of the packed panels: in each, for each of its k, the entries of the
+    /// panel's columns that exist.
+    fn pack_part<const NR: usize>(
+        &self,
+        PackPart {
+            ks,
+            first,
+            mut panels,
+        }: PackPart<'_, T>,
+    ) {
+        let columns = |p: usize| (first + p) * NR..((first + p + 1) * NR).min(self.cols());
         match *self {
-            Right::Plain(b) => pack_b::<T, NR>(b.slice(s![ks, js]), out),
+            Right::Plain(b) => {
+                for (i, k) in ks.enumerate() {
+                    let (row, at) = (b.row(k), i * NR);
+                    let whole_row = row.to_slice();
+                    for (p, panel) in panels.iter_mut().enumerate() {
+                        let js = columns(p);
+                        match whole_row.map(|row| &row[js.clone()]) {
+                            // a whole row of the panel: a copy of known length
+                            Some(src) if src.len() == NR => {
+                                super::kernel::write(&mut panel[at..at + NR], whole::<T, NR>(src));
+                            }
+                            Some(src) => {
+                                super::kernel::write(&mut panel[at..at + src.len()], src);
+                            }
+                            None => {
+                                for (o, j) in panel[at..].iter_mut().zip(js) {
+                                    o.write(row[j]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             Right::PlusTranspose(g, n) => {
-                // (g + gᵀ)[k][j] = g[k][j] + g[j][k]: g's rows ks, plus its rows js transposed
-                let (from, add) = (
-                    Tile::of(g, n, (js.start, ks.start)),
-                    Tile::of(g, n, (ks.start, js.start)),
-                );
-                let (h, w) = (ks.len(), js.len());
-                // SAFETY: with w = NR the transpose writes every entry of the panel.
-                unsafe {
-                    append(out, h * NR, w == NR, |panel| {
-                        tile::transpose(from, Some(add), panel, NR, (h, w))
-                    })
+                for (p, panel) in panels.iter_mut().enumerate() {
+                    // (g + gᵀ)[k][j] = g[k][j] + g[j][k]: g's rows ks, plus its rows js transposed
+                    let js = columns(p);
+                    let (from, add) = (
+                        Tile::of(g, n, (js.start, ks.start)),
+                        Tile::of(g, n, (ks.start, js.start)),
+                    );
+                    tile::transpose(from, Some(add), panel, NR, (ks.len(), js.len()));
                 }
             }
         }
     }
 }
+
+/// A packing task's part of b's packed k-block: rows `ks` (of b) of consecutive panels, from
+/// panel `first`, each panel's entries of those rows.
+struct PackPart<'p, T> {
+    ks: Range<usize>,
+    first: usize,
+    panels: Vec<&'p mut [MaybeUninit<T>]>,
+}
+
+/// The packed k-block's panels (rows `ks` of b, n columns) cut by rows: each part is a row
+/// block of every panel. The blocks are an element-wise pass's ([`kernel::blocks`]), so when
+/// such a pass made b (as `normalize` makes `gram`'s m) each thread reads the rows it wrote,
+/// from its own core's cache. Cut by panels instead (each task reading every row, half of them
+/// written on the other core), `gram`'s forward took 3–4% longer on two threads at 512² in
+/// f32, and as long in f64 (in-process A/B, 400 calls of each, three sets).
+///
+/// [`kernel::blocks`]: super::kernel::blocks
+fn by_rows<'p, T>(
+    panels: impl Iterator<Item = &'p mut [MaybeUninit<T>]>,
+    ks: Range<usize>,
+    n: usize,
+) -> Vec<PackPart<'p, T>> {
+    let blocks = super::kernel::blocks(ks.len(), n);
+    let mut parts: Vec<PackPart<T>> = (blocks.iter())
+        .map(|r| PackPart {
+            ks: ks.start + r.start..ks.start + r.end,
+            first: 0,
+            panels: Vec::new(),
+        })
+        .collect();
+    for panel in panels {
+        let nr = panel.len() / ks.len();
+        let rows = super::kernel::split_rows(panel, nr, blocks.iter().cloned());
+        for (part, (_, rows)) in parts.iter_mut().zip(rows) {
+            part.panels.push(rows);
+        }
+    }
+    parts
+}
+
+/// The packed k-block's panels cut into groups of whole panels, at least [`PACK_GRAIN`]
+/// entries each. For g + gᵀ this beats [`by_rows`]: a panel's columns of g + gᵀ read g's rows
+/// of those columns too, and by rows `gram`'s backward took 0.5–2.5% longer on two threads,
+/// f32 and f64.
+fn by_panels<'p, T>(
+    panels: impl Iterator<Item = &'p mut [MaybeUninit<T>]>,
+    ks: Range<usize>,
+) -> Vec<PackPart<'p, T>> {
+    let panels: Vec<_> = panels.collect();
+    let per_part = panels.first().map_or(1, |p| PACK_GRAIN.div_ceil(p.len()));
+    let mut parts = Vec::new();
+    let mut panels = panels.into_iter().peekable();
+    while panels.peek().is_some() {
+        parts.push(PackPart {
+            ks: ks.clone(),
+            first: parts.len() * per_part,
+            panels: panels.by_ref().take(per_part).collect(),
+        });
+    }
+    parts
+}
+
+/// Entries of b a packing task copies at least, when packing by panels.
+const PACK_GRAIN: usize = 1 << 16;
 
 /// A product to compute: c = a·b (the `part` of it) in `tasks` row blocks of c, row-major.
 /// c's entries are only written, except where a chain continues (k past [`kc`]) from entries
@@ -339,9 +452,8 @@ type Kernel<T> = for<'a, 'b> unsafe fn(Job<'a, 'b, T>);
 struct Job<'a, 'b, T> {
     /// The rows of a for this block, and only the current k-block's columns.
     a: ArrayView2<'a, T>,
-    /// b's k-block, packed into panels of `nr` columns (each row of a panel `nr` entries), in
-    /// groups of whole panels.
-    b: &'b [Packed<T>],
+    /// b's k-block, packed into panels of `nr` columns (each row of a panel `nr` entries).
+    b: &'b [T],
     /// The block's rows of c, row-major (see [`Product`] on when they are initialised).
     c: &'b mut [MaybeUninit<T>],
     /// The first row of the block in c, and whether this is the chain's first k-block.
@@ -375,17 +487,7 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
     let bounds = row_blocks::<MR, NR>((m, k, n), tasks, part);
     for k0 in (0..k).step_by(kc::<T>()) {
         let kc = kc::<T>().min(k - k0);
-        // b's panels, packed in groups of `per_task` panels on the threads
-        let per_task = (PACK_GRAIN / (kc * NR)).max(1);
-        let groups: Vec<usize> = (0..n).step_by(NR * per_task).collect();
-        let bp = par::map(groups, |j0| {
-            let j1 = (j0 + NR * per_task).min(n);
-            Packed::new(kc * (j1 - j0).next_multiple_of(NR), |out| {
-                for j in (j0..j1).step_by(NR) {
-                    b.pack::<NR>(k0..k0 + kc, j..(j + NR).min(n), out);
-                }
-            })
-        });
+        let bp = b.pack::<NR>(k0..k0 + kc);
         let bp = &bp[..];
         let blocks = bounds.windows(2).map(|w| w[0]..w[1]);
         let jobs = super::kernel::split_rows(c, n, blocks);
@@ -436,9 +538,6 @@ fn row_blocks<const MR: usize, const NR: usize>(
     bounds
 }
 
-/// Entries of b a packing task copies at least.
-const PACK_GRAIN: usize = 1 << 16;
-
 /// A task: pack its rows of a into micro-panels, then multiply every tile of its rows that the
 /// part needs. Inlined into the `target_feature` copies in `x86` so it is compiled for them.
 #[inline(always)]
@@ -462,7 +561,7 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(
             pack_a::<T, MR>(a.slice(s![i..(i + MR).min(h), ..]), out);
         }
     });
-    let bpanels = b.iter().flat_map(|group| group.chunks_exact(NR * kc));
+    let bpanels = b.chunks_exact(NR * kc);
     for (jp, bpanel) in bpanels.enumerate() {
         let j0 = jp * NR;
         let w = NR.min(n - j0);
@@ -582,21 +681,6 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
             }
             out.extend(std::iter::repeat_n(T::zero(), MR - h));
         }
-    }
-}
-
-/// Packs a k-block of b's columns (at most `NR` of them) into one panel: for each k, the
-/// columns' entries in order, then zeros for missing columns.
-fn pack_b<T: Real, const NR: usize>(b: ArrayView2<T>, out: &mut Vec<T>) {
-    let pad = NR - b.ncols();
-    for row in b.rows() {
-        match row.to_slice() {
-            // a whole row of the panel: a copy of known length, which compiles to register moves
-            Some(row) if pad == 0 => out.extend_from_slice(whole::<T, NR>(row)),
-            Some(row) => out.extend_from_slice(row),
-            None => out.extend(row.iter().copied()),
-        }
-        out.extend(std::iter::repeat_n(T::zero(), pad));
     }
 }
 

@@ -156,12 +156,15 @@ pub unsafe fn assume_matrix<T: Real>(
         .unwrap_or_else(|_| unreachable!("rows·cols entries"))
 }
 
-/// Writes `src` into `out`, entry by entry (slices of the same length).
+/// Writes `src` into `out` (slices of the same length), as one copy: a copy of a length the
+/// compiler knows becomes register moves. Entry by entry, the loop did not become one: packing
+/// `gram`'s operand that way made its forward product 3–5% slower on two threads. This is
+/// what `write_copy_of_slice` does, from Rust 1.93 on.
 pub fn write<T: Copy>(out: &mut [MaybeUninit<T>], src: &[T]) {
-    debug_assert_eq!(out.len(), src.len());
-    for (o, &v) in out.iter_mut().zip(src) {
-        o.write(v);
-    }
+    assert_eq!(out.len(), src.len(), "a copy between slices of one length");
+    // SAFETY: MaybeUninit<T> has T's layout; both slices hold src.len() entries, and a shared
+    // and a mutable borrow do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), out.as_mut_ptr().cast::<T>(), src.len()) }
 }
 
 /// `out` with every entry written, as initialised entries.
