@@ -779,13 +779,16 @@ mod tests {
         (a, b)
     }
 
-    // Ragged shapes: edges in every direction, k across several blocks, and a k of zero.
-    const SHAPES: [(usize, usize, usize); 8] = [
+    // Ragged shapes: edges in every direction, k across several blocks, and a k of zero. With
+    // 200 columns b's k-blocks are packed in row blocks of 163 rows: (20, 700, 200) packs a
+    // second k-block (from k = 512 in f32, 256 in f64) in more than one.
+    const SHAPES: [(usize, usize, usize); 9] = [
         (1, 1, 1),
         (13, 7, 33),
         (12, 512, 32),
         (37, 1100, 53),
         (130, 257, 300),
+        (20, 700, 200),
         (7, 0, 5),
         (0, 3, 4),
         (64, 64, 64),
