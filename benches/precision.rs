@@ -34,10 +34,8 @@ fn round<T: Dispatch>(problem: &mut Problem<T>, steps: usize) -> f64 {
 }
 
 fn main() {
-    imgx::run::keep_freed_memory();
     let test = std::env::args().any(|a| a == "--test");
-    let threads = setting("IMGX_THREADS", num_cpus::get_physical());
-    imgx::par::set_threads(threads);
+    let threads = common::threads();
     let (n, rounds, steps) = if test {
         (64, 1, 2)
     } else {

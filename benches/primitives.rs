@@ -14,12 +14,8 @@ use std::sync::Arc;
 const SIZES: &[usize] = &[256, 512, 1024, 2048];
 
 fn main() {
-    imgx::run::keep_freed_memory();
     // IMGX_THREADS=1 for one thread; by default one per core, as `imgx run`.
-    let threads = std::env::var("IMGX_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok());
-    imgx::par::set_threads(threads.unwrap_or_else(num_cpus::get_physical));
+    common::threads();
     divan::main();
 }
 

@@ -9,6 +9,18 @@ use imgx::ops::Dispatch;
 use imgx::optim::State;
 use imgx::{grad, syntax};
 
+/// Sets up the process as `imgx run` does: freed memory kept, and the threads `IMGX_THREADS`
+/// asks for (by default one per core). Returns their number.
+pub fn threads() -> usize {
+    imgx::run::keep_freed_memory();
+    let threads = std::env::var("IMGX_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(num_cpus::get_physical);
+    imgx::par::set_threads(threads);
+    threads
+}
+
 /// The checked program, its values and the optimiser's state, ready for [`Problem::step`].
 pub struct Problem<T: Dispatch> {
     program: Program,

@@ -162,10 +162,9 @@ impl<T: Real> Right<'_, T> {
             // zero).
             unsafe {
                 append(out, len, n % NR == 0, |buf| {
-                    let panels = buf.chunks_exact_mut(kc * NR);
                     let parts = match self {
-                        Right::Plain(_) => by_rows(panels, ks.clone(), n),
-                        Right::PlusTranspose(..) => by_panels(panels, ks.clone()),
+                        Right::Plain(_) => by_rows(buf, NR, ks.clone(), n),
+                        Right::PlusTranspose(..) => by_panels(buf, NR, ks.clone()),
                     };
                     par::for_each(parts, |part| self.pack_part::<NR>(part));
                 })
@@ -191,14 +190,8 @@ impl<T: Real> Right<'_, T> {
                     let whole_row = row.to_slice();
                     for (p, panel) in panels.iter_mut().enumerate() {
                         let js = columns(p);
-                        match whole_row.map(|row| &row[js.clone()]) {
-                            // a whole row of the panel: a copy of known length
-                            Some(src) if src.len() == NR => {
-                                super::kernel::write(&mut panel[at..at + NR], whole::<T, NR>(src));
-                            }
-                            Some(src) => {
-                                super::kernel::write(&mut panel[at..at + src.len()], src);
-                            }
+                        match whole_row {
+                            Some(row) => put::<T, NR>(&mut panel[at..], &row[js]),
                             None => {
                                 for (o, j) in panel[at..].iter_mut().zip(js) {
                                     o.write(row[j]);
@@ -231,7 +224,8 @@ struct PackPart<'p, T> {
     panels: Vec<&'p mut [MaybeUninit<T>]>,
 }
 
-/// The packed k-block's panels (rows `ks` of b, n columns) cut by rows: each part is a row
+/// The packed k-block's panels (`buf`, panels `nr` columns wide of rows `ks` of b, n columns)
+/// cut by rows: each part is a row
 /// block of every panel. The blocks are an element-wise pass's ([`kernel::blocks`]), so when
 /// such a pass made b (as `normalize` makes `gram`'s m) each thread reads the rows it wrote,
 /// from its own core's cache. Cut by panels instead (each task reading every row, half of them
@@ -239,11 +233,12 @@ struct PackPart<'p, T> {
 /// f32, and as long in f64 (in-process A/B, 400 calls of each, three sets).
 ///
 /// [`kernel::blocks`]: super::kernel::blocks
-fn by_rows<'p, T>(
-    panels: impl Iterator<Item = &'p mut [MaybeUninit<T>]>,
+fn by_rows<T>(
+    buf: &mut [MaybeUninit<T>],
+    nr: usize,
     ks: Range<usize>,
     n: usize,
-) -> Vec<PackPart<'p, T>> {
+) -> Vec<PackPart<'_, T>> {
     let blocks = super::kernel::blocks(ks.len(), n);
     let mut parts: Vec<PackPart<T>> = (blocks.iter())
         .map(|r| PackPart {
@@ -252,8 +247,7 @@ fn by_rows<'p, T>(
             panels: Vec::new(),
         })
         .collect();
-    for panel in panels {
-        let nr = panel.len() / ks.len();
+    for panel in buf.chunks_exact_mut(ks.len() * nr) {
         let rows = super::kernel::split_rows(panel, nr, blocks.iter().cloned());
         for (part, (_, rows)) in parts.iter_mut().zip(rows) {
             part.panels.push(rows);
@@ -262,26 +256,20 @@ fn by_rows<'p, T>(
     parts
 }
 
-/// The packed k-block's panels cut into groups of whole panels, at least [`PACK_GRAIN`]
-/// entries each. For g + gᵀ this beats [`by_rows`]: a panel's columns of g + gᵀ read g's rows
+/// The packed k-block's panels (`buf`, panels `nr` columns wide of rows `ks` of b) cut into
+/// groups of whole panels, at least [`PACK_GRAIN`] entries each. For g + gᵀ this beats [`by_rows`]: a panel's columns of g + gᵀ read g's rows
 /// of those columns too, and by rows `gram`'s backward took 0.5–2.5% longer on two threads,
 /// f32 and f64.
-fn by_panels<'p, T>(
-    panels: impl Iterator<Item = &'p mut [MaybeUninit<T>]>,
-    ks: Range<usize>,
-) -> Vec<PackPart<'p, T>> {
-    let panels: Vec<_> = panels.collect();
-    let per_part = panels.first().map_or(1, |p| PACK_GRAIN.div_ceil(p.len()));
-    let mut parts = Vec::new();
-    let mut panels = panels.into_iter().peekable();
-    while panels.peek().is_some() {
-        parts.push(PackPart {
+fn by_panels<T>(buf: &mut [MaybeUninit<T>], nr: usize, ks: Range<usize>) -> Vec<PackPart<'_, T>> {
+    let panel = ks.len() * nr;
+    let per_part = PACK_GRAIN.div_ceil(panel);
+    (buf.chunks_mut(per_part * panel).enumerate())
+        .map(|(g, group)| PackPart {
             ks: ks.clone(),
-            first: parts.len() * per_part,
-            panels: panels.by_ref().take(per_part).collect(),
-        });
-    }
-    parts
+            first: g * per_part,
+            panels: group.chunks_exact_mut(panel).collect(),
+        })
+        .collect()
 }
 
 /// Entries of b a packing task copies at least, when packing by panels.
@@ -671,16 +659,33 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
             })
         };
     } else {
-        // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides
-        for col in a.columns() {
-            match col.to_slice() {
-                // a whole column of the panel: a copy of known length, not a call to memmove
-                Some(col) if h == MR => out.extend_from_slice(whole::<T, MR>(col)),
-                Some(col) => out.extend_from_slice(col),
-                None => out.extend(col.iter().copied()),
-            }
-            out.extend(std::iter::repeat_n(T::zero(), MR - h));
+        // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides:
+        // column by column into the panel; rows past h stay zero
+        // SAFETY: with h = MR each column writes a whole row of the panel.
+        unsafe {
+            append(out, MR * kc, h == MR, |panel| {
+                for (col, out) in a.columns().into_iter().zip(panel.chunks_exact_mut(MR)) {
+                    match col.to_slice() {
+                        Some(col) => put::<T, MR>(out, col),
+                        None => {
+                            for (o, &v) in out.iter_mut().zip(&col) {
+                                o.write(v);
+                            }
+                        }
+                    }
+                }
+            })
         }
+    }
+}
+
+/// Writes `src` (at most `W` entries, a row of a packed panel) to the start of `out`: with `W`
+/// of them, a copy of known length, which compiles to register moves.
+fn put<T: Real, const W: usize>(out: &mut [MaybeUninit<T>], src: &[T]) {
+    if src.len() == W {
+        super::kernel::write(&mut out[..W], whole::<T, W>(src));
+    } else {
+        super::kernel::write(&mut out[..src.len()], src);
     }
 }
 
