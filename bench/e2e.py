@@ -18,7 +18,6 @@ usage: python3 bench/e2e.py --image ../shared/images/mandrill.tiff [--rounds 7]
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
-from bench_quiet import cpu_busy_seconds, steal_seconds, wait_idle  # noqa: E402
+from bench_quiet import timed, wait_idle  # noqa: E402
 
 
 def main():
@@ -47,34 +46,33 @@ def main():
         for b in a.bin:
             out = tempfile.mkdtemp(prefix="imgx-e2e-")
             wait_idle()
-            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            b0, w0, s0 = cpu_busy_seconds(), time.time(), steal_seconds()
-            run = subprocess.Popen([b, "run", a.script, "--set", f"image={image}", "--threads",
-                                    str(a.threads), "--json", "--out", out],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            first = looped = None
-            for line in run.stdout:
-                event = json.loads(line)
-                if first is None:
-                    first = time.time()
-                if event["event"] == "optimized":
-                    looped = time.time()
-                    steps_ms = event["steps"] * event["median_step_ms"]
-            if run.wait() != 0:
-                sys.exit(f"{b} failed")
-            b1, w1, s1 = cpu_busy_seconds(), time.time(), steal_seconds()
-            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+            def one_run():
+                start = time.time()
+                run = subprocess.Popen([b, "run", a.script, "--set", f"image={image}", "--threads",
+                                        str(a.threads), "--json", "--out", out],
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                first = looped = None
+                for line in run.stdout:
+                    event = json.loads(line)
+                    if first is None:
+                        first = time.time()
+                    if event["event"] == "optimized":
+                        looped = time.time()
+                        steps_ms = event["steps"] * event["median_step_ms"]
+                if run.wait() != 0:
+                    sys.exit(f"{b} failed")
+                # the run but for its loop, and the loop beyond its steps
+                return (time.time() - start) - (looped - first), (looped - first) - steps_ms / 1e3
+
+            (outside, extra), wall, foreign = timed(one_run)
             shutil.rmtree(out)
-            own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-            foreign = (max(0.0, (b1 - b0) - own) + (s1 - s0)) / (w1 - w0)
             clean = foreign < a.max_foreign
-            outside = (w1 - w0) - (looped - first)
-            extra = (looped - first) - steps_ms / 1e3
             if clean:
-                walls[b].append(w1 - w0)
+                walls[b].append(wall)
                 splits[b][0].append(outside)
                 splits[b][1].append(extra)
-            print(f"round {rnd} {b}: {w1 - w0:.3f} s wall (outside the loop {outside:.3f} s, loop "
+            print(f"round {rnd} {b}: {wall:.3f} s wall (outside the loop {outside:.3f} s, loop "
                   f"extra {extra:.3f} s), other processes used {foreign:.2f} cores"
                   + ("" if clean else " (left out)"), file=sys.stderr)
     print(f"\nend to end, --threads {a.threads}, median of clean runs:")

@@ -45,6 +45,19 @@ def wait_idle(max_busy=0.1, window=1.0, timeout=300):
             return busy
 
 
+def timed(run):
+    """run() and what it cost: (its result, wall seconds, cores that other processes in this
+    VM and the host's other guests (as steal time) used meanwhile, on average). Children that
+    run() starts must be waited for inside it: their CPU counts as its own."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    b0, w0, s0 = cpu_busy_seconds(), time.time(), steal_seconds()
+    result = run()
+    b1, w1, s1 = cpu_busy_seconds(), time.time(), steal_seconds()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return result, w1 - w0, (max(0.0, (b1 - b0) - own) + (s1 - s0)) / (w1 - w0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--image", required=True)
@@ -64,17 +77,11 @@ def main():
         for t in a.threads:
             for p in a.peers:
                 idle_before = wait_idle()
-                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                b0, w0, s0 = cpu_busy_seconds(), time.time(), steal_seconds()
-                res = subprocess.run([py, os.path.join(HERE, f"{p}_inverse.py"), "--image", a.image,
-                                      "--steps", str(a.steps), "--threads", str(t), "--dtype", a.dtype,
-                                      "--warmup", str(a.warmup)],
-                                     capture_output=True, text=True, check=True)
-                b1, w1, s1 = cpu_busy_seconds(), time.time(), steal_seconds()
-                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-                # other processes in this VM, plus time the host took the VM's cores away
-                foreign = (max(0.0, (b1 - b0) - own) + (s1 - s0)) / (w1 - w0)
+                res, _, foreign = timed(lambda: subprocess.run(
+                    [py, os.path.join(HERE, f"{p}_inverse.py"), "--image", a.image,
+                     "--steps", str(a.steps), "--threads", str(t), "--dtype", a.dtype,
+                     "--warmup", str(a.warmup)],
+                    capture_output=True, text=True, check=True))
                 rec = json.loads(res.stdout.strip().splitlines()[-1])
                 rec.update(round=rnd, foreign_cores=round(foreign, 3), idle_before=round(idle_before, 3))
                 runs.append(rec)
