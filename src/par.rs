@@ -20,6 +20,7 @@
 //!
 //! This module knows nothing of matrices; `ops::kernel` cuts its loops into tasks.
 
+use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -76,6 +77,13 @@ pub fn map<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R>
 /// the data behind these locks stays whole). Also `io`'s.
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The run of a job's `count` tasks that thread `p` of `parts` starts with, its share: it
+/// takes them in order, then those left in the other shares. A caller that knows its tasks'
+/// sizes can shape each share (`gemm` makes the last tasks of each short).
+pub fn share(count: usize, parts: usize, p: usize) -> Range<usize> {
+    p * count / parts..(p + 1) * count / parts
 }
 
 fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
@@ -186,7 +194,8 @@ fn run(count: usize, f: &(dyn Fn(usize) + Sync)) {
     // each share's next task and end; thread `me` starts with share `me`
     let parts = threads();
     let shares: Vec<(AtomicUsize, usize)> = (0..parts)
-        .map(|p| (AtomicUsize::new(p * count / parts), (p + 1) * count / parts))
+        .map(|p| share(count, parts, p))
+        .map(|s| (AtomicUsize::new(s.start), s.end))
         .collect();
     let work = |me: usize| {
         for (next, end) in (0..parts).map(|d| &shares[(me + d) % parts]) {
