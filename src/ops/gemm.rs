@@ -937,6 +937,19 @@ mod tests {
         gram_is_the_chain::<f64>();
     }
 
+    /// The 12 × 32 tiles of an m × m result in each row block (`bounds` as `row_blocks` gives
+    /// them) that the part needs, counted one by one.
+    fn block_work(bounds: &[usize], m: usize, part: Part) -> Vec<usize> {
+        let upper = |i: usize, j: usize| part == Part::Whole || i < j + 32;
+        let tiles = |rows: &[usize]| {
+            let cells = (rows[0]..rows[1]).step_by(12);
+            cells
+                .flat_map(|i| (0..m).step_by(32).filter(move |&j| upper(i, j)))
+                .count()
+        };
+        bounds.windows(2).map(tiles).collect()
+    }
+
     /// Row blocks cover the rows in whole tiles, in order; a whole product's have equal rows,
     /// the upper part's equal work (its tiles counted here, one by one), and none has more
     /// than twice `max_rows`.
@@ -952,14 +965,7 @@ mod tests {
                 assert_eq!((b[0], b[b.len() - 1]), (0, m));
                 assert!(b.windows(2).all(|w| w[0] < w[1] && w[0] % 12 == 0));
                 assert!(b.windows(2).all(|w| w[1] - w[0] <= 2 * max_rows(k)));
-                let tiles = |rows: &[usize]| {
-                    let upper = |i: usize, j: usize| part == Part::Whole || i < j + 32;
-                    let cells = (rows[0]..rows[1]).step_by(12);
-                    cells
-                        .flat_map(|i| (0..m).step_by(32).filter(move |&j| upper(i, j)))
-                        .count()
-                };
-                let work: Vec<usize> = b.windows(2).map(tiles).collect();
+                let work = block_work(&b, m, part);
                 let (most, total) = (work.iter().max().unwrap(), work.iter().sum::<usize>());
                 // each block at most its share and one row of tiles more
                 assert!(
@@ -977,14 +983,7 @@ mod tests {
                 let b = row_blocks::<12, 32>((m, k, m), tasks, parts, part);
                 assert_eq!(b.len(), tasks + 1, "{m} {part:?}: {b:?}");
                 let row = m / 32 + 1; // tiles in a row of tiles, at most
-                let tiles = |rows: &[usize]| {
-                    let upper = |i: usize, j: usize| part == Part::Whole || i < j + 32;
-                    let cells = (rows[0]..rows[1]).step_by(12);
-                    cells
-                        .flat_map(|i| (0..m).step_by(32).filter(move |&j| upper(i, j)))
-                        .count()
-                };
-                let work: Vec<usize> = b.windows(2).map(tiles).collect();
+                let work = block_work(&b, m, part);
                 let total: usize = work.iter().sum();
                 for p in 0..parts {
                     let share = &work[crate::par::share(tasks, parts, p)];
