@@ -976,6 +976,8 @@ mod tests {
         }
     }
 
+    /// With two or three threads, each thread's share of the row blocks has its part of the
+    /// work, in blocks that shrink to a third of the first (equal blocks fail this).
     #[test]
     fn row_blocks_shrink_within_each_threads_share() {
         for (m, k, tasks, parts) in [(512, 512, 16, 2), (1024, 512, 24, 3), (2048, 512, 32, 2)] {
