@@ -522,21 +522,7 @@ fn row_blocks<const MR: usize, const NR: usize>(
     };
     let total: usize = (0..m).step_by(MR).map(width).sum();
     let tasks = tasks.max(1);
-    // the share of the work done by the end of each block, as (numerator, denominator)
-    let mut ends: Vec<(u128, u128)> = Vec::with_capacity(tasks);
-    for p in 0..parts.max(1) {
-        let share = par::share(tasks, parts.max(1), p);
-        let s = share.len() as u128;
-        let weight = |k: u128| if parts > 1 { s + 1 - k } else { 1 };
-        let all: u128 = (0..s).map(weight).sum();
-        let mut sum = 0;
-        for k in 0..s {
-            sum += weight(k);
-            // (share.start + s·sum/all) / tasks
-            let num = share.start as u128 * all + s * sum;
-            ends.push((num, tasks as u128 * all));
-        }
-    }
+    let ends = work_ends(tasks, parts.max(1));
     let (mut bounds, mut done) = (vec![0], 0);
     for i in (0..m).step_by(MR) {
         done += width(i);
@@ -553,6 +539,26 @@ fn row_blocks<const MR: usize, const NR: usize>(
     }
     bounds.push(m);
     bounds
+}
+
+/// The share of a product's work done by the end of each of its `tasks` blocks, as (numerator,
+/// denominator): each of `parts` threads' shares ([`par::share`]) its part of the work, in
+/// blocks of work s + 1 − k (the k-th of s) if `parts` > 1, else of equal work.
+fn work_ends(tasks: usize, parts: usize) -> Vec<(u128, u128)> {
+    let mut ends = Vec::with_capacity(tasks);
+    for p in 0..parts {
+        let share = par::share(tasks, parts, p);
+        let s = share.len() as u128;
+        let weight = |k: u128| if parts > 1 { s + 1 - k } else { 1 };
+        let all: u128 = (0..s).map(weight).sum();
+        let mut sum = 0;
+        for k in 0..s {
+            sum += weight(k);
+            // (share.start + s·sum/all) / tasks
+            ends.push((share.start as u128 * all + s * sum, tasks as u128 * all));
+        }
+    }
+    ends
 }
 
 /// A task: pack its rows of a into micro-panels, then multiply every tile of its rows that the
