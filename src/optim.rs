@@ -193,8 +193,8 @@ impl Optimizer {
                                 *s = kernel::into_row_major(std::mem::take(s));
                             }
                             // x's new values go over the gradient, entry by entry, once it
-                            // is read: its lines are in the cache (the gradient check has
-                            // just read them), where a new matrix's must first be fetched
+                            // is read: the gradient was just made (and is read here), so its
+                            // lines are in the cache, where a new matrix's must be fetched
                             let mut new = kernel::into_row_major(g);
                             let old = kernel::row_major(x.view());
                             let size = kernel::block_rows(x.ncols()) * x.ncols();
