@@ -1,17 +1,25 @@
-//! The machine's peak f32 FMA rate, per core and for all cores: 24 independent chains of
-//! 512-bit fused multiply-adds per thread (enough to cover the FMA latency on two pipes).
-//! BENCHMARKS.md states FLOP limits against what this measures.
+//! The machine's peak f32 FMA rate, per core and for all cores, in the widest registers the CPU
+//! has (the ones imgx's micro-kernel uses): 24 independent chains of 512-bit fused multiply-adds
+//! per thread with AVX-512, else 12 chains of 256-bit ones with AVX2 + FMA (enough to cover the
+//! FMA latency on two pipes, and all the chains the 16 registers hold). BENCHMARKS.md states
+//! FLOP limits against what this measures.
 //!
 //! rustc -C opt-level=3 -C target-cpu=native bench/peak.rs -o /tmp/peak && /tmp/peak
 use std::time::Instant;
 
+/// f32 lanes of a register, and the chains run in them.
+#[cfg(target_arch = "x86_64")]
+const AVX512: (usize, usize) = (16, 24);
+#[cfg(target_arch = "x86_64")]
+const AVX2: (usize, usize) = (8, 12);
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn chains(iters: usize, seed: f32) -> f32 {
+fn chains512(iters: usize, seed: f32) -> f32 {
     use std::arch::x86_64::*;
     let a = _mm512_set1_ps(0.999_999_9);
     let b = _mm512_set1_ps(1e-7);
-    let mut acc = [_mm512_set1_ps(seed); 24];
+    let mut acc = [_mm512_set1_ps(seed); AVX512.1];
     for _ in 0..iters {
         for v in acc.iter_mut() {
             *v = _mm512_fmadd_ps(a, *v, b);
@@ -20,26 +28,61 @@ fn chains(iters: usize, seed: f32) -> f32 {
     acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn chains256(iters: usize, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let a = _mm256_set1_ps(0.999_999_9);
+    let b = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(seed); AVX2.1];
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(a, *v, b);
+        }
+    }
+    let mut sum = 0.0;
+    for v in acc {
+        let mut lanes = [0f32; AVX2.0];
+        // SAFETY: `lanes` holds one register's entries.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        sum += lanes.iter().sum::<f32>();
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
 fn main() {
-    assert!(
-        std::arch::is_x86_feature_detected!("avx512f"),
-        "this probe needs AVX-512"
-    );
-    let iters = 20_000_000;
+    use std::arch::is_x86_feature_detected as has;
+    let (name, (lanes, chains), run): (_, _, fn(usize, f32) -> f32) = if has!("avx512f") {
+        // SAFETY: AVX-512F is present.
+        ("AVX-512", AVX512, |n, s| unsafe { chains512(n, s) })
+    } else if has!("avx2") && has!("fma") {
+        // SAFETY: AVX2 and FMA are present.
+        ("AVX2", AVX2, |n, s| unsafe { chains256(n, s) })
+    } else {
+        eprintln!("this probe needs AVX-512, or AVX2 with FMA");
+        std::process::exit(1);
+    };
+    // the same number of fused multiply-adds in either width
+    let iters = 20_000_000 * 24 * 16 / (lanes * chains);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for threads in [1, cores, 1, cores] {
         let t = Instant::now();
         let runs: Vec<_> = (0..threads)
-            // SAFETY: AVX-512F is present (checked above).
-            .map(|k| {
-                std::thread::spawn(move || unsafe { chains(std::hint::black_box(iters), k as f32) })
-            })
+            .map(|k| std::thread::spawn(move || run(std::hint::black_box(iters), k as f32)))
             .collect();
         let sum: f32 = runs.into_iter().map(|h| h.join().unwrap()).sum();
-        let gflops = (threads * iters * 24 * 16 * 2) as f64 / t.elapsed().as_secs_f64() / 1e9;
+        let flops = threads * iters * chains * lanes * 2;
+        let gflops = flops as f64 / t.elapsed().as_secs_f64() / 1e9;
         println!(
-            "{threads} thread(s): {gflops:.0} GFLOP/s f32 ({:.0} per thread) [{sum}]",
+            "{threads} thread(s): {gflops:.0} GFLOP/s f32 in {name} ({:.0} per thread) [{sum}]",
             gflops / threads as f64
         );
     }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn main() {
+    eprintln!("this probe is for x86-64 (AVX-512, or AVX2 with FMA)");
+    std::process::exit(1);
 }
