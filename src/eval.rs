@@ -56,6 +56,11 @@ impl<T: Dispatch> Values<T> {
     }
 
     /// What the primitive of a computed node kept for its backward.
+    /// Whether `id` has a value (computed and not dropped since).
+    pub fn is_computed(&self, id: NodeId) -> bool {
+        self.vals[id.0].is_some()
+    }
+
     pub fn notes(&self, id: NodeId) -> &[T] {
         &self.notes[id.0]
     }

@@ -86,7 +86,8 @@ pub fn check_node(
     let mut rng = Rng(0x1D6C_5EED);
     let w = rng.value(graph.node(output).ty, |u| 2.0 * u - 1.0);
     values.compute(graph, &[output], io)?;
-    let grads = grad::backward_from(graph, values, output, w.clone(), &ids, &relevant);
+    let kept = vec![false; graph.len()];
+    let grads = grad::backward_from(graph, values, output, w.clone(), &ids, &relevant, &kept);
     let mut out = Vec::new();
     for ((name, id), g) in wrt.iter().zip(&grads) {
         let x0 = values.get(*id).clone();

@@ -279,7 +279,9 @@ pub fn update<T: Dispatch>(
     dirty: &[bool],
     state: &mut crate::optim::State<T>,
 ) -> Result<(), Diverged> {
-    let grads = grad::backward(graph, values, o.loss, &o.over, relevant);
+    // the learnables' descendants are recomputed after the update: the backward pass drops
+    // their values as it goes
+    let grads = grad::backward(graph, values, o.loss, &o.over, relevant, dirty);
     // Gradients below √max keep Adam's and SGD's moments finite, so an update can only
     // overflow where a learnable itself leaves the float range (checked in the update's pass).
     let bound = T::max_value().sqrt();
@@ -289,6 +291,8 @@ pub fn update<T: Dispatch>(
             .all(|g| crate::ops::kernel::all_within(g, bound))
     };
     if !timed(values.profile(), "gradient check", Phase::Update, finite) {
+        // nothing changed: the dropped values are computed again, the same, when next read
+        values.invalidate(dirty);
         return Err(Diverged::Gradient);
     }
     let mut next: Vec<Value<T>> = o.over.iter().map(|id| values.take(*id)).collect();
