@@ -13,42 +13,36 @@ const AVX512: (usize, usize) = (16, 24);
 #[cfg(target_arch = "x86_64")]
 const AVX2: (usize, usize) = (8, 12);
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn chains512(iters: usize, seed: f32) -> f32 {
-    use std::arch::x86_64::*;
-    let a = _mm512_set1_ps(0.999_999_9);
-    let b = _mm512_set1_ps(1e-7);
-    let mut acc = [_mm512_set1_ps(seed); AVX512.1];
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm512_fmadd_ps(a, *v, b);
+/// `$name(iters, seed)`: the sum of `$width.1` chains of `iters` fused multiply-adds each in
+/// registers of `$width.0` f32 lanes, compiled for `$features`.
+macro_rules! chains {
+    ($name:ident, $features:literal, $width:expr, $set1:ident, $fmadd:ident, $store:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $name(iters: usize, seed: f32) -> f32 {
+            use std::arch::x86_64::*;
+            let a = $set1(0.999_999_9);
+            let b = $set1(1e-7);
+            let mut acc = [$set1(seed); $width.1];
+            for _ in 0..iters {
+                for v in acc.iter_mut() {
+                    *v = $fmadd(a, *v, b);
+                }
+            }
+            let mut sum = 0.0;
+            for v in acc {
+                let mut lanes = [0f32; $width.0];
+                // SAFETY: `lanes` holds one register's entries.
+                unsafe { $store(lanes.as_mut_ptr(), v) };
+                sum += lanes.iter().sum::<f32>();
+            }
+            sum
         }
-    }
-    acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn chains256(iters: usize, seed: f32) -> f32 {
-    use std::arch::x86_64::*;
-    let a = _mm256_set1_ps(0.999_999_9);
-    let b = _mm256_set1_ps(1e-7);
-    let mut acc = [_mm256_set1_ps(seed); AVX2.1];
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm256_fmadd_ps(a, *v, b);
-        }
-    }
-    let mut sum = 0.0;
-    for v in acc {
-        let mut lanes = [0f32; AVX2.0];
-        // SAFETY: `lanes` holds one register's entries.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-        sum += lanes.iter().sum::<f32>();
-    }
-    sum
-}
+chains!(chains512, "avx512f", AVX512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps);
+chains!(chains256, "avx2,fma", AVX2, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps);
 
 #[cfg(target_arch = "x86_64")]
 fn main() {
