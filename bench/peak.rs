@@ -41,8 +41,22 @@ macro_rules! chains {
     };
 }
 
-chains!(chains512, "avx512f", AVX512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps);
-chains!(chains256, "avx2,fma", AVX2, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps);
+chains!(
+    chains512,
+    "avx512f",
+    AVX512,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
+chains!(
+    chains256,
+    "avx2,fma",
+    AVX2,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
 
 #[cfg(target_arch = "x86_64")]
 fn main() {
