@@ -55,12 +55,12 @@ impl<T: Dispatch> Values<T> {
             .unwrap_or_else(|| unreachable!("node {} read before it was computed", id.0))
     }
 
-    /// What the primitive of a computed node kept for its backward.
     /// Whether `id` has a value (computed and not dropped since).
     pub fn is_computed(&self, id: NodeId) -> bool {
         self.vals[id.0].is_some()
     }
 
+    /// What the primitive of a computed node kept for its backward.
     pub fn notes(&self, id: NodeId) -> &[T] {
         &self.notes[id.0]
     }
