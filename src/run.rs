@@ -279,8 +279,8 @@ pub fn update<T: Dispatch>(
     dirty: &[bool],
     state: &mut crate::optim::State<T>,
 ) -> Result<(), Diverged> {
-    // the learnables' descendants are recomputed after the update: the backward pass drops
-    // their values as it goes
+    // the learnables' descendants are computed again after the update (or, if a gradient is
+    // not finite, the same again): the backward pass drops their values as it goes
     let grads = grad::backward(graph, values, o.loss, &o.over, relevant, dirty);
     // Gradients below √max keep Adam's and SGD's moments finite, so an update can only
     // overflow where a learnable itself leaves the float range (checked in the update's pass).
@@ -290,20 +290,21 @@ pub fn update<T: Dispatch>(
             .iter()
             .all(|g| crate::ops::kernel::all_within(g, bound))
     };
-    if !timed(values.profile(), "gradient check", Phase::Update, finite) {
-        // nothing changed: the dropped values are computed again, the same, when next read
-        values.invalidate(dirty);
-        return Err(Diverged::Gradient);
-    }
+    let finite = timed(values.profile(), "gradient check", Phase::Update, finite);
     let mut next: Vec<Value<T>> = o.over.iter().map(|id| values.take(*id)).collect();
     values.invalidate(dirty);
-    let overflow = timed(values.profile(), o.optimizer.name(), Phase::Update, || {
-        o.optimizer.update(state, &mut next, grads)
-    });
+    let updated = if finite {
+        let overflow = timed(values.profile(), o.optimizer.name(), Phase::Update, || {
+            o.optimizer.update(state, &mut next, grads)
+        });
+        overflow.map_or(Ok(()), |i| Err(Diverged::Update(i)))
+    } else {
+        Err(Diverged::Gradient)
+    };
     for (id, v) in o.over.iter().zip(next) {
         values.set(*id, v);
     }
-    overflow.map_or(Ok(()), |i| Err(Diverged::Update(i)))
+    updated
 }
 
 /// Reads `--resume`'s checkpoint and checks that the script has the optimisation it is for.

@@ -469,6 +469,29 @@ fn divergence_names_the_step_and_keeps_the_last_finite_state() {
 }
 
 #[test]
+fn a_gradient_that_is_not_finite_changes_nothing_and_what_follows_is_written() {
+    let dir = temp_dir("inf-gradient");
+    // sqrt at 0: the loss is 0, its gradient infinite. The backward pass dropped sqrt(s)'s
+    // value; the save after the optimisation computes it again from the unchanged s.
+    let script = write_script(
+        &dir,
+        "learn s = 0\nl = sqrt(s)\noptimize l over s with sgd(lr = 0.5) steps 10\nsave fill(2, 2, l + 1) to \"l.npy\"\n",
+    );
+    let out = imgx(&["run", s(&script), "--f64"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a gradient is not finite"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        read_matrix(&dir.join("l.npy")),
+        ndarray::Array2::<f64>::ones((2, 2))
+    );
+    let c = imgx::checkpoint::decode::<f64>(&fs::read(dir.join("script.ckpt")).unwrap()).unwrap();
+    assert_eq!(c.state.step, 0);
+    assert_eq!(c.values[0].scalar(), 0.0, "s is unchanged");
+}
+
+#[test]
 fn a_file_written_twice_is_in_the_manifest_once_with_its_last_bytes() {
     let dir = temp_dir("twice");
     let script = write_script(
