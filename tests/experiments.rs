@@ -438,17 +438,27 @@ fn ctrl_c_stops_cleanly_and_the_checkpoint_resumes() {
     }
 }
 
+/// Runs `text` as a script in a directory of its own (`name`), in f64, as a run that fails
+/// with exit code 1 and no panic: the directory, the script's checkpoint and stderr.
+fn diverging(name: &str, text: &str) -> (PathBuf, imgx::checkpoint::Checkpoint<f64>, String) {
+    let dir = temp_dir(name);
+    let script = write_script(&dir, text);
+    let out = imgx(&["run", s(&script), "--f64"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let bytes = fs::read(dir.join("script.ckpt")).unwrap();
+    let c = imgx::checkpoint::decode::<f64>(&bytes).unwrap();
+    (dir, c, stderr)
+}
+
 #[test]
 fn divergence_names_the_step_and_keeps_the_last_finite_state() {
-    let dir = temp_dir("nan");
     // s: 1 → 0.75 → 0.461… → 0.093… → −0.727…: the loss sqrt(s) is NaN before update 5.
-    let script = write_script(
-        &dir,
+    let (dir, c, stderr) = diverging(
+        "nan",
         "learn s = 1\nl = sqrt(s)\noptimize l over s with sgd(lr = 0.5) steps 50\n    log to \"loss.csv\"\nsave fill(2, 2, s) to \"s.npy\"\n",
     );
-    let out = imgx(&["run", s(&script), "--f64"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("diverged at step 5: the loss is not finite"),
         "{stderr}"
@@ -459,8 +469,6 @@ fn divergence_names_the_step_and_keeps_the_last_finite_state() {
     assert_eq!(csv.lines().last(), Some("4,NaN"));
     let s4 = read_matrix(&dir.join("s.npy"))[[0, 0]];
     assert!(s4 < 0.0, "the state after update 4 is finite: {s4}");
-    let bytes = fs::read(dir.join("script.ckpt")).unwrap();
-    let c = imgx::checkpoint::decode::<f64>(&bytes).unwrap();
     assert_eq!(c.state.step, 4);
     assert_eq!(c.losses.len(), 4);
     let m = json(&dir.join("manifest.json"));
@@ -470,23 +478,17 @@ fn divergence_names_the_step_and_keeps_the_last_finite_state() {
 
 #[test]
 fn a_gradient_that_is_not_finite_changes_nothing_and_what_follows_is_written() {
-    let dir = temp_dir("inf-gradient");
     // sqrt at 0: the loss is 0, its gradient infinite. The backward pass dropped sqrt(s)'s
     // value; the save after the optimisation computes it again from the unchanged s.
-    let script = write_script(
-        &dir,
+    let (dir, c, stderr) = diverging(
+        "inf-gradient",
         "learn s = 0\nl = sqrt(s)\noptimize l over s with sgd(lr = 0.5) steps 10\nsave fill(2, 2, l + 1) to \"l.npy\"\n",
     );
-    let out = imgx(&["run", s(&script), "--f64"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("a gradient is not finite"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(
         read_matrix(&dir.join("l.npy")),
         ndarray::Array2::<f64>::ones((2, 2))
     );
-    let c = imgx::checkpoint::decode::<f64>(&fs::read(dir.join("script.ckpt")).unwrap()).unwrap();
     assert_eq!(c.state.step, 0);
     assert_eq!(c.values[0].scalar(), 0.0, "s is unchanged");
 }
