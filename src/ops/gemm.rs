@@ -700,8 +700,8 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
         // panel (which stays in L1); rows past h stay zero. The tile's own loop for such a
         // strip reads an entry of each row in turn, and on m in m·(g + gᵀ), read from L3 or
         // memory, `gram`'s backward then took 4–6% longer in f32 at 512² (in-process A/B,
-        // 750 calls each, one and two threads; f64 as long). Whole rows in turn were as fast in
-        // f32, 1–3% slower in f64 on two threads.
+        // 750 calls each, one and two threads; in f64 either took as long). Whole rows in turn
+        // were as fast in f32, and 1–3% slower in f64 on two threads.
         let rows: [&[T]; MR] = std::array::from_fn(|r| match r < h {
             true => (a.row(r).to_slice()).unwrap_or_else(|| unreachable!("unit stride")),
             false => &[],
