@@ -701,7 +701,9 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
         // strip reads an entry of each row in turn, and on m in m·(g + gᵀ), read from L3 or
         // memory, `gram`'s backward then took 4–6% longer in f32 at 512² (in-process A/B,
         // 750 calls each, one and two threads; in f64 either took as long). Whole rows in turn
-        // were as fast in f32, and 1–3% slower in f64 on two threads.
+        // were as fast in f32, and 1–3% slower in f64 on two threads. The order is chosen here,
+        // not in `tile`'s edge loop, which also serves the edges of large transposes: reading
+        // the source row by row there gained only half as much (0.973–0.979).
         let rows: [&[T]; MR] = std::array::from_fn(|r| match r < h {
             true => (a.row(r).to_slice()).unwrap_or_else(|| unreachable!("unit stride")),
             false => &[],
