@@ -6,7 +6,8 @@
 //! most of its update. Multiplying by a rounded reciprocal instead would change the last bit of
 //! some quotients, and so every output of every script after it. [`Divisor`] gives the
 //! correctly rounded quotient, the bits of `a / b`, from the reciprocal y = RN(1/b) and fused
-//! multiply-adds:
+//! multiply-adds (whether that beats the divider depends on the CPU: Adam times both ways once
+//! and keeps the faster, see `optim::Quotients`):
 //!
 //! ```text
 //! q₀ = RN(a·y)
