@@ -147,21 +147,17 @@ impl Optimizer {
         values: &mut [Value<T>],
         grads: Vec<Value<T>>,
     ) -> Option<usize> {
-        let quotients = match self {
-            Optimizer::Adam { .. } => Quotients::fastest::<T>(),
-            Optimizer::Sgd { .. } => Quotients::Divide,
-        };
-        self.update_with(state, values, grads, quotients)
+        self.update_with(state, values, grads, None)
     }
 
-    /// [`Optimizer::update`], Adam's bias corrections made by `quotients` (the same bits
-    /// either way).
+    /// [`Optimizer::update`], Adam's bias corrections made by `quotients`, or (`None`) by
+    /// the way this CPU runs faster: the same bits either way.
     fn update_with<T: Real>(
         &self,
         state: &mut State<T>,
         values: &mut [Value<T>],
         grads: Vec<Value<T>>,
-        quotients: Quotients,
+        quotients: Option<Quotients>,
     ) -> Option<usize> {
         state.step += 1;
         let mut finite = Vec::with_capacity(values.len());
@@ -172,22 +168,8 @@ impl Optimizer {
                 beta2,
                 eps,
             } => {
-                let (c1, c2) = (
-                    1.0 - beta1.powi(state.step as i32),
-                    1.0 - beta2.powi(state.step as i32),
-                );
-                let (b1, b2) = (T::lit(beta1), T::lit(beta2));
-                let step = AdamStep {
-                    b1,
-                    b2,
-                    one_b1: T::one() - b1,
-                    one_b2: T::one() - b2,
-                    c1: Divisor::new(T::lit(c1)),
-                    c2: Divisor::new(T::lit(c2)),
-                    e: T::lit(eps),
-                    lr: T::lit(lr),
-                    quotients,
-                };
+                let quotients = quotients.unwrap_or_else(Quotients::fastest::<T>);
+                let step = AdamStep::new([lr, beta1, beta2, eps], state.step, quotients);
                 for (((x, g), m), v) in values
                     .iter_mut()
                     .zip(grads)
@@ -281,6 +263,23 @@ struct AdamStep<T> {
 }
 
 impl<T: Real> AdamStep<T> {
+    /// The constants of update number `step` (from 1) with settings `[lr, β1, β2, ε]`.
+    fn new([lr, beta1, beta2, eps]: [f64; 4], step: u64, quotients: Quotients) -> Self {
+        let (c1, c2) = (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
+        let (b1, b2) = (T::lit(beta1), T::lit(beta2));
+        AdamStep {
+            b1,
+            b2,
+            one_b1: T::one() - b1,
+            one_b2: T::one() - b2,
+            c1: Divisor::new(T::lit(c1)),
+            c2: Divisor::new(T::lit(c2)),
+            e: T::lit(eps),
+            lr: T::lit(lr),
+            quotients,
+        }
+    }
+
     #[inline(always)]
     fn moments(self, m: &mut T, v: &mut T, g: T) {
         *m = self.b1 * *m + self.one_b1 * g;
@@ -409,17 +408,8 @@ impl Quotients {
     /// zero (half-integer steps), so `Divisor`'s way never falls back to dividing.
     fn race<T: Real>() -> Quotients {
         const N: usize = 4096;
-        let mut step = AdamStep {
-            b1: T::lit(0.9),
-            b2: T::lit(0.999),
-            one_b1: T::lit(0.1),
-            one_b2: T::lit(0.001),
-            c1: Divisor::new(T::lit(0.19)),
-            c2: Divisor::new(T::lit(0.002)),
-            e: T::lit(1e-8),
-            lr: T::lit(1e-3),
-            quotients: Quotients::Divide,
-        };
+        // the second update with Flux's defaults
+        let mut step = AdamStep::new([1e-3, 0.9, 0.999, 1e-8], 2, Quotients::Divide);
         let wave = |k: usize, scale: f64| T::lit(((k * 37 % 101) as f64 - 50.5) * scale);
         let x: Vec<T> = (0..N).map(|k| wave(k, 1e-2)).collect();
         let mut m: Vec<T> = (0..N).map(|k| wave(k, 1e-4)).collect();
@@ -506,7 +496,7 @@ mod tests {
             let mut g = Array2::zeros((300, 200));
             g[[299, 7]] = -1.0;
             let grads = [Value::Scalar(0.0), Value::Matrix(g)];
-            let out = opt.update_with(&mut st, &mut x, grads.into(), way);
+            let out = opt.update_with(&mut st, &mut x, grads.into(), Some(way));
             assert_eq!(out, Some(1), "{name} {way:?}");
             assert_eq!(x[1].matrix()[[299, 7]], f64::INFINITY, "{name} {way:?}");
         }
@@ -588,7 +578,7 @@ mod tests {
             for k in 1..=5 {
                 let grads = vec![Value::Matrix(g(k))];
                 assert_eq!(
-                    opt.update_with(&mut st, &mut x, grads, way),
+                    opt.update_with(&mut st, &mut x, grads, Some(way)),
                     None,
                     "{way:?}"
                 );

@@ -704,9 +704,12 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
         // were as fast in f32, and 1–3% slower in f64 on two threads. The order is chosen here,
         // not in `tile`'s edge loop, which also serves the edges of large transposes: reading
         // the source row by row there gained only half as much (0.973–0.979).
-        let rows: [&[T]; MR] = std::array::from_fn(|r| match r < h {
-            true => (a.row(r).to_slice()).unwrap_or_else(|| unreachable!("unit stride")),
-            false => &[],
+        let rows: [&[T]; MR] = std::array::from_fn(|r| {
+            if r < h {
+                (a.row(r).to_slice()).unwrap_or_else(|| unreachable!("unit stride"))
+            } else {
+                &[]
+            }
         });
         let line = tile::side::<T>();
         // SAFETY: with h = MR the rows write every entry of the panel.
