@@ -24,19 +24,29 @@ use ndarray::{s, Array2, ArrayView2};
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-/// Bytes of a row of a packed k-block: k-blocks of 512 f32 or 256 f64 entries (the chain
-/// continues across blocks through the result's entries). A micro-panel of a is then `MR` ×
-/// 2 KiB = 24 KiB in either type, half of a core's L1 cache, and at 512² b's packed k-block is
-/// 1 MiB, half of its L2. With 512 f64 entries they were 48 KiB and 2 MiB, the whole of each,
-/// and `gram`'s products at 512² took 3–13% longer than with 256 (forward and backward,
-/// in-process A/B on one and two threads). Shorter blocks were no better: f32 with 256 and f64
-/// with 128 made the forward 1–6% faster and the backward 2–11% slower, at 512² and 1024², and
-/// passes over a's and b's panels in slices of k (the tile kept in c between them) were slower.
-const KC_BYTES: usize = 2048;
+/// Bytes of a micro-panel of a's packed k-block (`MR` rows of k-block entries): 24 KiB, half
+/// of an Intel Xeon (Emerald Rapids) core's 48 KiB L1 cache and three quarters of an AMD EPYC
+/// (Zen 3) core's 32 KiB. The k-blocks are then 512 f32 or 256 f64 entries with AVX-512's 12
+/// rows, and 1024 or 512 with AVX2's 6 (the chain continues across blocks through the result's
+/// entries).
+///
+/// On the Xeon, with AVX-512, 512 f64 entries (panels of 48 KiB, b's packed k-block of 2 MiB
+/// at 512², the whole of each cache) made `gram`'s products at 512² 3–13% slower than 256
+/// (forward and backward, in-process A/B on one and two threads). Shorter blocks were no
+/// better: f32 with 256 and f64 with 128 made the forward 1–6% faster and the backward 2–11%
+/// slower, at 512² and 1024², and passes over a's and b's panels in slices of k (the tile kept
+/// in c between them) were slower.
+///
+/// On the EPYC, with AVX2, blocks of 2 KiB a row (as AVX-512's) split f64's k of 512 in two.
+/// One block of 512 took `gram`'s f64 backward at 512² 0.93–1.00 of the time and its forward
+/// 0.95–1.01 (nine in-process A/B sets, one and two threads). At 1024² (f32 1024 against 512,
+/// f64 512 against 256) the forward took 1.02–1.07 of the time in f64 and 0.99–1.02 in f32,
+/// the backward 0.95–1.01 and 0.98–1.00: about even, as at 2048² in f32.
+const A_PANEL_BYTES: usize = 24 << 10;
 
-/// The k per packed block for entries of T.
-fn kc<T>() -> usize {
-    KC_BYTES / std::mem::size_of::<T>()
+/// The k per packed block for entries of T, in tiles of `MR` rows.
+fn kc<T, const MR: usize>() -> usize {
+    A_PANEL_BYTES / (MR * std::mem::size_of::<T>())
 }
 
 /// Bytes of the left operand a task packs at most (its block stays in a core's L2 cache).
@@ -113,11 +123,12 @@ fn tasks_for(m: usize, k: usize, n: usize) -> usize {
     (par::threads() * 8).max(m.div_ceil(max_rows(k)))
 }
 
-/// The most rows of a k-wide left block that fit [`A_BLOCK_BYTES`], reckoned at 8 bytes for each
-/// of up to 512 columns (an f32 k-block counted as f64: blocks have the same rows in either
-/// type, and fit in both).
+/// The most rows of a k-wide left block that fit [`A_BLOCK_BYTES`]. A row of a packed k-block
+/// takes at most [`A_PANEL_BYTES`] / 6 = 4 KiB (AVX2's tiles of 6 rows), reckoned at 8 bytes
+/// an entry (an f32 row counted as f64: blocks have the same rows in either type, and fit in
+/// both).
 fn max_rows(k: usize) -> usize {
-    (A_BLOCK_BYTES / (8 * k.clamp(1, kc::<f32>()))).max(16)
+    (A_BLOCK_BYTES / (8 * k).clamp(8, A_PANEL_BYTES / 6)).max(16)
 }
 
 /// Which entries of the result the product must give: all, or those on and above the diagonal
@@ -473,8 +484,8 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
         return;
     }
     let bounds = row_blocks::<MR, NR>((m, k, n), tasks, par::threads(), part);
-    for k0 in (0..k).step_by(kc::<T>()) {
-        let kc = kc::<T>().min(k - k0);
+    for k0 in (0..k).step_by(kc::<T, MR>()) {
+        let kc = kc::<T, MR>().min(k - k0);
         let bp = b.pack::<NR>(k0..k0 + kc);
         let bp = &bp[..];
         let blocks = bounds.windows(2).map(|w| w[0]..w[1]);
@@ -916,7 +927,7 @@ mod tests {
 
     /// a·(g + gᵀ) with the sum formed in packing: the bits of the product with g + gᵀ stored.
     fn plus_transpose_is_the_product_with_the_sum<T: Real>() {
-        for (m, n) in [(1, 1), (13, 33), (40, 512), (130, 300), (5, 600)] {
+        for (m, n) in [(1, 1), (13, 33), (40, 512), (130, 300), (5, 600), (3, 1030)] {
             let (a, g) = operands::<T>(m, n, n);
             let want = chain(a.view(), (&g + &g.t()).view());
             for isa in isa::available() {
@@ -946,7 +957,7 @@ mod tests {
     }
 
     fn gram_is_the_chain<T: Real>() {
-        for (r, c) in [(7, 300), (512, 100), (3, 1), (40, 45)] {
+        for (r, c) in [(7, 300), (512, 100), (3, 1), (40, 45), (1100, 20)] {
             let (m, _) = operands::<T>(r, c, 1);
             let want = chain(m.t(), m.view());
             assert!(
