@@ -131,8 +131,8 @@ fn max_rows(k: usize) -> usize {
     (A_BLOCK_BYTES / (8 * k).clamp(8, A_PANEL_BYTES / 6)).max(16)
 }
 
-/// Which entries of the result the product must give: all, or those on and above the diagonal
-/// (the others may be written too).
+/// Which entries of the result the product must give: all, or, for mᵀm (a = bᵀ, b = m), those
+/// on and above the diagonal (the others may be written too).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Part {
     Whole,
@@ -592,7 +592,13 @@ fn tiles<T: Real, const MR: usize, const NR: usize>(
     let n = c.len() / h;
     let ap = Packed::new(h.next_multiple_of(MR) * kc, |out| {
         for i in (0..h).step_by(MR) {
-            pack_a::<T, MR>(a.slice(s![i..(i + MR).min(h), ..]), out);
+            let rows = i..(i + MR).min(h);
+            match part {
+                Part::Whole => pack_a::<T, MR>(a.slice(s![rows, ..]), out),
+                Part::Upper => {
+                    pack_a_from_b::<T, MR, NR>(b, kc, row0 + rows.start..row0 + rows.end, out)
+                }
+            }
         }
     });
     let bpanels = b.chunks_exact(NR * kc);
@@ -754,6 +760,44 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
                 }
             })
         }
+    }
+}
+
+/// Packs rows `rows` (at most `MR`) of a = bᵀ into one micro-panel, as [`pack_a`] would from
+/// a, but from b's packed k-block `b` (panels `NR` columns wide of kc rows), where a's rows are
+/// b's columns: for each k, a run of entries of one or two panels' k-th rows. In `gram`'s
+/// forward (a = mᵀ) pack_a reads a few entries of each of m's kc rows, half of them written
+/// on the other core, while the task reads b's panels anyway. From the panels `gram`'s
+/// forward took 0.96–0.97 of the time at 512² on two threads when the two vCPUs were far
+/// apart (f32 and f64, in the step and in isolation), and as long when they were near (see
+/// BENCHMARKS.md on the two states of this machine's host).
+#[inline(always)]
+fn pack_a_from_b<T: Real, const MR: usize, const NR: usize>(
+    b: &[T],
+    kc: usize,
+    rows: Range<usize>,
+    out: &mut Vec<T>,
+) {
+    let h = rows.len();
+    // each row's entry for k = 0 in b; rows past h repeat the last (and are not read)
+    let at: [usize; MR] = std::array::from_fn(|r| {
+        let j = rows.start + r.min(h - 1);
+        j / NR * NR * kc + j % NR
+    });
+    assert!(
+        at.iter().all(|&at| at + (kc - 1) * NR < b.len()),
+        "the rows are columns of the packed block"
+    );
+    // SAFETY: with h = MR the loop writes every entry of the panel; every entry read lies in
+    // b (the assert: each row's last one does, and k < kc).
+    unsafe {
+        append(out, MR * kc, h == MR, |panel| {
+            for (k, slot) in panel.chunks_exact_mut(MR).enumerate() {
+                for (slot, at) in slot[..h].iter_mut().zip(at) {
+                    slot.write(*b.get_unchecked(at + k * NR));
+                }
+            }
+        })
     }
 }
 
