@@ -743,8 +743,8 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
             })
         };
     } else {
-        // columns contiguous (a transposed row-major matrix, as mᵀ in mᵀm), or any strides:
-        // column by column into the panel; rows past h stay zero
+        // columns contiguous (a transposed row-major matrix, as aᵀ in a product aᵀ·b), or
+        // any strides: column by column into the panel; rows past h stay zero
         // SAFETY: with h = MR each column writes a whole row of the panel.
         unsafe {
             append(out, MR * kc, h == MR, |panel| {
@@ -766,8 +766,8 @@ fn pack_a<T: Real, const MR: usize>(a: ArrayView2<T>, out: &mut Vec<T>) {
 /// Packs rows `rows` (at most `MR`) of a = bᵀ into one micro-panel, as [`pack_a`] would from
 /// a, but from b's packed k-block `b` (panels `NR` columns wide of kc rows), where a's rows are
 /// b's columns: for each k, a run of entries of one or two panels' k-th rows. In `gram`'s
-/// forward (a = mᵀ) pack_a reads a few entries of each of m's kc rows, half of them written
-/// on the other core, while the task reads b's panels anyway. From the panels `gram`'s
+/// forward (a = mᵀ) pack_a would read a few entries of each of m's kc rows, half of them
+/// written on the other core, while the task reads b's panels anyway. From the panels `gram`'s
 /// forward took 0.96–0.97 of the time at 512² on two threads when the two vCPUs were far
 /// apart (f32 and f64, in the step and in isolation), and as long when they were near (see
 /// BENCHMARKS.md on the two states of this machine's host).
