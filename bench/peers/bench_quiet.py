@@ -4,9 +4,14 @@ when the machine is idle, and each run tagged with how much CPU other processes 
 while it ran (from /proc/stat minus the run's own rusage, plus the steal time the host
 took from this VM).  Runs where others used
 more than --max-foreign (cores on average) are reported but left out of the medians.
+With --probe (bench/nearness.rs, compiled), each run is also tagged with how near each other
+the host had placed the two vCPUs just before it (a cache line's round trip in ns: about 30
+on one core, about 70 near, about 410 far on the project's AMD EPYC guest; the state can
+change during a run), and the summary gives medians by state.
 
 usage: python3 bench_quiet.py --image IMG [--rounds 5] [--steps 200] [--warmup 10]
                               [--threads 1 2] [--peers torch jax] [--out runs.jsonl]
+                              [--probe /tmp/nearness]
 """
 import argparse
 import json
@@ -18,6 +23,13 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def vcpus(trip_ns):
+    """The host's placement of the two vCPUs, from bench/nearness.rs's round trip (ns): about
+    30 (one core's two hardware threads, most likely), about 70 (cores sharing an L3 cache)
+    or about 410 (cores that do not)."""
+    return "one core" if trip_ns < 45 else "near" if trip_ns < 200 else "far"
 
 
 def cpu_busy_seconds():
@@ -69,6 +81,7 @@ def main():
     ap.add_argument("--peers", nargs="+", default=["torch", "jax"])
     ap.add_argument("--max-foreign", type=float, default=0.05)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--probe", default=None, help="bench/nearness.rs compiled: tag runs near/far")
     a = ap.parse_args()
     py = sys.executable
     runs = []
@@ -77,19 +90,27 @@ def main():
         for t in a.threads:
             for p in a.peers:
                 idle_before = wait_idle()
+                trip = state = None
+                if a.probe:
+                    trip = float(subprocess.run([a.probe], capture_output=True, text=True,
+                                                check=True).stdout)
+                    state = vcpus(trip)
                 res, _, foreign = timed(lambda: subprocess.run(
                     [py, os.path.join(HERE, f"{p}_inverse.py"), "--image", a.image,
                      "--steps", str(a.steps), "--threads", str(t), "--dtype", a.dtype,
                      "--warmup", str(a.warmup)],
                     capture_output=True, text=True, check=True))
                 rec = json.loads(res.stdout.strip().splitlines()[-1])
-                rec.update(round=rnd, foreign_cores=round(foreign, 3), idle_before=round(idle_before, 3))
+                rec.update(round=rnd, foreign_cores=round(foreign, 3), idle_before=round(idle_before, 3),
+                           round_trip_ns=trip, vcpus=state)
                 runs.append(rec)
                 if out:
                     out.write(json.dumps(rec) + "\n")
                     out.flush()
                 print(f"round {rnd} {p:5s} threads={t}: median {rec['median_step_ms']:.3f} ms/step, "
-                      f"other processes used {foreign:.2f} cores", file=sys.stderr)
+                      f"other processes used {foreign:.2f} cores"
+                      + ("" if trip is None else f", vCPUs {state} ({trip:.0f} ns)"),
+                      file=sys.stderr)
     print("\nsummary (" + a.dtype + ", runs with other processes < %.2f cores):" % a.max_foreign)
     for t in a.threads:
         for p in a.peers:
@@ -101,6 +122,12 @@ def main():
             meds = [r["median_step_ms"] for r in clean]
             print(f"  {p:5s} threads={t}: median of run medians {statistics.median(meds):.3f} ms/step "
                   f"(runs {', '.join('%.2f' % m for m in meds)}; {len(clean)}/{len(rs)} clean)")
+            if a.probe:
+                for state in ("one core", "near", "far"):
+                    m = [r["median_step_ms"] for r in clean if r["vcpus"] == state]
+                    if m:
+                        print(f"      vCPUs {state:8s}: median {statistics.median(m):.3f} ms/step "
+                              f"({len(m)} runs)")
 
 
 if __name__ == "__main__":

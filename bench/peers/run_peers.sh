@@ -16,5 +16,10 @@ for p in $PEERS; do
   "$PY" "$HERE/${p}_inverse.py" --image "$IMAGE" --steps 200 --threads 2 --dtype f32 --warmup 3 > "$OUT/${p}_f32.jsonl"
 done
 "$PY" "$HERE/check_reference.py" "$OUT"/*_f64.jsonl "$OUT"/*_f32.jsonl
+# how near each other the host placed the two vCPUs, before each timed run (needs rustc)
+PROBE=()
+if rustc -C opt-level=3 "$HERE/../nearness.rs" -o "$OUT/nearness" 2>/dev/null; then
+  PROBE=(--probe "$OUT/nearness")
+fi
 "$PY" "$HERE/bench_quiet.py" --image "$IMAGE" --rounds "$REPEATS" --steps 200 --warmup 10 \
-  --threads 1 2 --peers $PEERS --out "$OUT/bench_f32.jsonl"
+  --threads 1 2 --peers $PEERS --out "$OUT/bench_f32.jsonl" ${PROBE[@]+"${PROBE[@]}"}
