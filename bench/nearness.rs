@@ -1,8 +1,9 @@
 //! How near each other the host has placed this machine's two vCPUs: the median time, in
 //! nanoseconds, of a cache line's round trip between two threads (one writes, the other
 //! answers, 100 000 times, in five rounds). On the project's 2-vCPU AMD EPYC guest it is
-//! 65–80 ns when the vCPUs run on cores that share an L3 cache and 400–425 ns when they do not,
-//! and the host switches between the two every few minutes; a 512² step of imgx takes about
+//! 65–80 ns when the vCPUs run on cores that share an L3 cache and 400–425 ns when they do not
+//! (and about 30 ns at times, most likely one core's two hardware threads); the host moves
+//! them every few minutes, at times within a minute; a 512² step of imgx takes about
 //! 15% longer in the far state (BENCHMARKS.md). `bench/peers/bench_quiet.py --probe`
 //! records it before each timed run.
 //!
