@@ -7,7 +7,7 @@
 //! 15% longer in the far state (BENCHMARKS.md). `bench/peers/bench_quiet.py --probe`
 //! records it before each timed run.
 //!
-//! rustc -C opt-level=3 bench/nearness.rs -o /tmp/nearness && /tmp/nearness
+//! rustc --edition 2021 -O bench/nearness.rs -o /tmp/nearness && /tmp/nearness
 use std::hint::spin_loop;
 use std::sync::atomic::{
     AtomicU64,

@@ -18,7 +18,7 @@ done
 "$PY" "$HERE/check_reference.py" "$OUT"/*_f64.jsonl "$OUT"/*_f32.jsonl
 # how near each other the host placed the two vCPUs, before each timed run (needs rustc)
 PROBE=()
-if rustc -C opt-level=3 "$HERE/../nearness.rs" -o "$OUT/nearness" 2>/dev/null; then
+if rustc --edition 2021 -O "$HERE/../nearness.rs" -o "$OUT/nearness" 2>/dev/null; then
   PROBE=(--probe "$OUT/nearness")
 fi
 "$PY" "$HERE/bench_quiet.py" --image "$IMAGE" --rounds "$REPEATS" --steps 200 --warmup 10 \
