@@ -1083,12 +1083,13 @@ mod tests {
 
     const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/images/");
 
-    /// A fresh, empty folder under the system temp folder, unique to this test and process.
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("imgx-io-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh, empty folder under the system temp folder, unique to this test, removed with
+    /// its files when the test ends.
+    fn scratch(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("imgx-io-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     fn text(path: &Path) -> Text {
@@ -1179,7 +1180,8 @@ mod tests {
 
     #[test]
     fn gray_round_trips_every_format_and_depth() {
-        let dir = scratch("roundtrip");
+        let tmp = scratch("roundtrip");
+        let dir = tmp.path();
         for (name, bits) in [
             ("g8.png", 8),
             ("g16.png", 16),
@@ -1219,7 +1221,8 @@ mod tests {
 
     #[test]
     fn rgb_round_trips() {
-        let dir = scratch("rgb");
+        let tmp = scratch("rgb");
+        let dir = tmp.path();
         // The mandrill's first pixel: (164, 150, 71) → 145 (tests/dev/expected_gray.py).
         let r = Array2::from_elem((3, 4), 164.0 / 255.0);
         let g = Array2::from_elem((3, 4), 150.0 / 255.0);
@@ -1245,7 +1248,8 @@ mod tests {
 
     #[test]
     fn save_refusals() {
-        let dir = scratch("refusals");
+        let tmp = scratch("refusals");
+        let dir = tmp.path();
         let m = Array2::from_elem((2, 2), 0.5);
         let e = save_gray(&dir.join("a.jpg"), m.view(), 16).unwrap_err();
         assert!(e.contains("8 bits") && e.contains(".png"), "{e}");
@@ -1259,7 +1263,7 @@ mod tests {
         assert!(save_rgb(&dir.join("a.npy"), m.view(), m.view(), m.view()).is_err());
         assert!(save_gray(&dir.join("e.png"), Array2::<f64>::zeros((0, 3)).view(), 8).is_err());
         assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
+            fs::read_dir(dir).unwrap().count(),
             0,
             "a refused save left a file"
         );
@@ -1279,7 +1283,8 @@ mod tests {
         let image = ImageBuffer::from_fn(cases.len() as u32, 1, |x, _| {
             image::Rgb(cases[x as usize].0)
         });
-        let path = scratch("rgb16").join("rgb16.png");
+        let tmp = scratch("rgb16");
+        let path = tmp.path().join("rgb16.png");
         DynamicImage::ImageRgb16(image).save(&path).unwrap();
         let gray = read(&path).unwrap();
         for (j, (_, expected)) in cases.iter().enumerate() {
@@ -1359,8 +1364,9 @@ mod tests {
 
     #[test]
     fn read_refusals() {
-        let dir = scratch("unreadable");
-        let io = DiskIo::new(dir.clone(), dir.clone());
+        let tmp = scratch("unreadable");
+        let dir = tmp.path();
+        let io = DiskIo::new(dir.to_path_buf(), dir.to_path_buf());
         let missing = Text {
             value: "sub/missing.png".into(),
             origin: Origin::Script,
@@ -1429,7 +1435,8 @@ mod tests {
 
     #[test]
     fn npy_layouts() {
-        let dir = scratch("npy");
+        let tmp = scratch("npy");
+        let dir = tmp.path();
         let values = [1.5f32, -2.0, 3.25, 1e30, 0.1, f32::MIN_POSITIVE];
         let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         // C order: rows first.
@@ -1588,7 +1595,8 @@ mod tests {
 
     #[test]
     fn cached_and_checked_against_the_checked_shape() {
-        let dir = scratch("cache");
+        let tmp = scratch("cache");
+        let dir = tmp.path();
         let path = dir.join("a.png");
         let m = levels(3, 4, 255);
         save_gray(&path, m.view(), 8).unwrap();
@@ -1661,7 +1669,8 @@ mod tests {
 
     #[test]
     fn atomic_writes_leave_no_temporary_file() {
-        let dir = scratch("atomic");
+        let tmp = scratch("atomic");
+        let dir = tmp.path();
         let path = dir.join("new/nested/out.csv");
         write_atomic(&path, b"a,b\n1,2\n").unwrap();
         let sha = write_atomic(&path, b"replaced\n").unwrap();
@@ -1690,7 +1699,7 @@ mod tests {
         fs::create_dir(dir.join("folder.png")).unwrap();
         let m = Array2::from_elem((2, 2), 0.25);
         assert!(save_gray(&dir.join("folder.png"), m.view(), 8).is_err());
-        let mut left = names(&dir);
+        let mut left = names(dir);
         left.sort();
         assert_eq!(left, ["folder.png", "new"]);
         // The hash of a file written in many pieces, through the buffer and past it, is the
@@ -1709,7 +1718,8 @@ mod tests {
 
     #[test]
     fn output_paths_stay_inside() {
-        let dir = scratch("outputs");
+        let tmp = scratch("outputs");
+        let dir = tmp.path();
         let out = dir.join("out");
         let outside = dir.join("elsewhere");
         fs::create_dir_all(out.join("sub")).unwrap();

@@ -78,7 +78,8 @@ fn gif_frames_are_drawn_over_the_last_with_unchanged_pixels_transparent() {
     }
     let all = ndarray::Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) % 256) as u8);
     let frames = [first, few, all.clone(), all];
-    let path = temp_dir("gif-transparency").join("frames.gif");
+    let dir = temp_dir("gif-transparency");
+    let path = dir.join("frames.gif");
     imgx::io::save_gif(&path, &frames.each_ref().map(|f| f.view()), 10.0, 2).unwrap();
     let (w, h, drawn) = gif_drawn(&path);
     assert_eq!((w, h, drawn.len()), (cols, rows, 4));
@@ -440,7 +441,7 @@ fn ctrl_c_stops_cleanly_and_the_checkpoint_resumes() {
 
 /// Runs `text` as a script in a directory of its own (`name`), in f64, as a run that fails
 /// with exit code 1 and no panic: the directory, the script's checkpoint and stderr.
-fn diverging(name: &str, text: &str) -> (PathBuf, imgx::checkpoint::Checkpoint<f64>, String) {
+fn diverging(name: &str, text: &str) -> (Scratch, imgx::checkpoint::Checkpoint<f64>, String) {
     let dir = temp_dir(name);
     let script = write_script(&dir, text);
     let out = imgx(&["run", s(&script), "--f64"]);

@@ -19,12 +19,44 @@ pub fn shared_image(name: &str) -> PathBuf {
     p
 }
 
-/// A fresh, empty folder for one test's outputs.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("imgx-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A fresh, empty folder for one test's outputs (`imgx-test-{name}-…` in the system's
+/// temporary folder): removed with everything in it when the test passes; kept when the test
+/// fails, its path printed, for a look at what the run wrote.
+pub struct Scratch(Option<tempfile::TempDir>);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        match &self.0 {
+            Some(dir) => dir.path(),
+            None => unreachable!("the folder is only let go of when dropped"),
+        }
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let (true, Some(dir)) = (std::thread::panicking(), self.0.take()) {
+            eprintln!(
+                "the failed test's outputs are kept in {}",
+                dir.keep().display()
+            );
+        }
+    }
+}
+
+pub fn temp_dir(name: &str) -> Scratch {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("imgx-test-{name}-"))
+        .tempdir()
+        .expect("a temporary folder");
+    Scratch(Some(dir))
 }
 
 /// Runs `imgx` with the given arguments from the repository root.
