@@ -22,15 +22,12 @@ pub fn shared_image(name: &str) -> PathBuf {
 /// A fresh, empty folder for one test's outputs (`imgx-test-{name}-…` in the system's
 /// temporary folder): removed with everything in it when the test passes; kept when the test
 /// fails, its path printed, for a look at what the run wrote.
-pub struct Scratch(Option<tempfile::TempDir>);
+pub struct Scratch(tempfile::TempDir);
 
 impl std::ops::Deref for Scratch {
     type Target = Path;
     fn deref(&self) -> &Path {
-        match &self.0 {
-            Some(dir) => dir.path(),
-            None => unreachable!("the folder is only let go of when dropped"),
-        }
+        self.0.path()
     }
 }
 
@@ -42,11 +39,9 @@ impl AsRef<Path> for Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let (true, Some(dir)) = (std::thread::panicking(), self.0.take()) {
-            eprintln!(
-                "the failed test's outputs are kept in {}",
-                dir.keep().display()
-            );
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("the failed test's outputs are kept in {}", self.display());
         }
     }
 }
@@ -56,7 +51,7 @@ pub fn temp_dir(name: &str) -> Scratch {
         .prefix(&format!("imgx-test-{name}-"))
         .tempdir()
         .expect("a temporary folder");
-    Scratch(Some(dir))
+    Scratch(dir)
 }
 
 /// Runs `imgx` with the given arguments from the repository root.
