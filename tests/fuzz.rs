@@ -43,7 +43,10 @@ fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         // One folder, emptied at the start of each run, so runs leave nothing behind but it.
-        let dir = std::env::temp_dir().join("imgx-fuzz");
+        // It lies in this checkout's target folder (Cargo's folder for integration tests'
+        // scratch files), not in /tmp, where two checkouts' suites running at once would
+        // empty each other's.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("imgx-fuzz");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let gray = ndarray::Array2::from_shape_fn((16, 16), |(r, c)| (r + c) as f64 / 30.0);
