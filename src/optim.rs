@@ -5,7 +5,7 @@
 use crate::ops::divisor::Divisor;
 use crate::ops::kernel;
 use crate::par;
-use crate::tensor::{Real, Type, Value};
+use crate::tensor::{ahead, Real, Type, Value};
 use ndarray::{Axis, Zip};
 use std::sync::OnceLock;
 
@@ -360,6 +360,9 @@ impl<T: Real> AdamStep<T> {
         let chunks = (x.chunks_exact(L).zip(g.chunks_exact_mut(L)))
             .zip(m.chunks_exact_mut(L).zip(v.chunks_exact_mut(L)));
         for ((x, g), (m, v)) in chunks {
+            for s in [x, &*g, &*m, &*v] {
+                ahead(s);
+            }
             for l in 0..L {
                 let e = (x[l], &mut g[l], &mut m[l], &mut v[l]);
                 entry(e, &mut spread[l], &mut below[l]);

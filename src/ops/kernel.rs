@@ -9,7 +9,7 @@
 
 use super::tile::{self, side, Tile};
 use crate::par;
-use crate::tensor::{min_max, Real, Value};
+use crate::tensor::{ahead, min_max, Real, Value};
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -32,7 +32,12 @@ pub fn fold2<T: Real>(
     let mut lanes = [init; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ta, tb) = (ca.remainder(), cb.remainder());
+    let one = std::ptr::eq(a, b);
     for (x, y) in ca.zip(cb) {
+        ahead(x);
+        if !one {
+            ahead(y);
+        }
         for ((l, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
             *l = op(*l, x, y);
         }

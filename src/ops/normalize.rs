@@ -4,7 +4,7 @@ use super::{
     kernel, opt, req, Arg, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op,
     Param, PointwiseFns, Signature,
 };
-use crate::tensor::{Real, Type, Value};
+use crate::tensor::{ahead, Real, Type, Value};
 use ndarray::Array2;
 
 pub struct Normalize;
@@ -79,6 +79,8 @@ fn block<T: Real>(g: &mut [T], m: &[T], (lo, hi): (T, T), cr: T) -> Block<T> {
     let whole = g.len() - g.len() % L;
     let (g, g_tail) = g.split_at_mut(whole);
     for (g, m) in g.chunks_exact_mut(L).zip(m.chunks_exact(L)) {
+        ahead(g);
+        ahead(m);
         for l in 0..L {
             s[l] += g[l];
             sv[l] += g[l] * (m[l] - lo);
