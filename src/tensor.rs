@@ -206,10 +206,10 @@ const AHEAD: usize = 2 << 10;
 /// Asks the core to start loading the cache lines [`AHEAD`] bytes past those of `chunk`, the
 /// entries a pass is about to use. For the passes that stream whole matrices through a core
 /// (Adam's update, the sums of `loss` and of `normalize`'s gradient, extremes), called once a
-/// chunk of 16 entries for each matrix read. These passes read from L3 at a 512² f64 step
+/// chunk (16 or 32 entries) for each matrix read. These passes read from L3 at a 512² f64 step
 /// (1 MiB a matrix a thread, half a core's L2), and the hardware prefetchers do not follow a
 /// stream across a 4 KiB page. On this project's Intel Xeon (BENCHMARKS.md) it made the f64
-/// step about 4% faster and the f32 step about 2%. Results cannot change: a prefetch reads
+/// step about 5% faster and the f32 step about 2%. Results cannot change: a prefetch reads
 /// nothing the program sees. The passes that write a new matrix row by row (`normalize`'s
 /// forward write, `softmax_cols`, `loss`'s gradient) do not use it: asked once a row, it made
 /// them slower, and so did cutting their loops into chunks of 16 for it.
