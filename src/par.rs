@@ -18,7 +18,7 @@
 //! host's spread (BENCHMARKS.md).
 //!
 //! Helpers spin between tasks, as OpenMP runtimes and BLAS libraries do, and park after
-//! [`SPIN`] without work. A 512² Adam step posts a task every few tens of microseconds, and
+//! `SPIN` without work. A 512² Adam step posts a task every few tens of microseconds, and
 //! waking a parked thread on a virtual machine costs about as much as the task: that is why a
 //! general pool (rayon) gained nothing here, and why matrixmultiply's own threads (parked
 //! between products, with the packing of one operand done by one thread) left a third of the

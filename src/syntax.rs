@@ -1,4 +1,4 @@
-//! Parsing: source text → [`ast::Script`] with byte spans, using the pest grammar in
+//! Parsing: source text → [`crate::ast::Script`] with byte spans, using the pest grammar in
 //! `grammar/imgx.pest`. Knows nothing about primitives, types or the graph; the only errors it
 //! reports are syntax errors.
 //!

@@ -203,16 +203,15 @@ impl<T: Real> Value<T> {
 /// of seven sets), f32 the same; 4 KiB was even with 2 KiB.
 const AHEAD: usize = 2 << 10;
 
-/// Asks the core to start loading the cache lines [`AHEAD`] bytes past those of `chunk`, the
-/// entries a pass is about to use. For the passes that stream whole matrices through a core
-/// (Adam's update, the sums of `loss` and of `normalize`'s gradient, extremes), called once a
-/// chunk (16 or 32 entries) for each matrix read. These passes read from L3 at a 512² f64 step
-/// (1 MiB a matrix a thread, half a core's L2), and the hardware prefetchers do not follow a
-/// stream across a 4 KiB page. On this project's Intel Xeon (BENCHMARKS.md) it made the f64
-/// step about 5% faster and the f32 step about 2%. Results cannot change: a prefetch reads
-/// nothing the program sees. The passes that write a new matrix row by row (`normalize`'s
-/// forward write, `softmax_cols`, `loss`'s gradient) do not use it: asked once a row, it made
-/// them slower, and so did cutting their loops into chunks of 16 for it.
+/// Asks the core to start loading the cache lines `AHEAD` bytes past those of `chunk`, the
+/// entries a pass is about to use. For loops written in chunks (of 16 or 32 entries) that stream
+/// whole matrices through a core, called once a chunk for each matrix read: the optimiser's
+/// update, [`min_max`], and the sums of `ops::kernel` and of the primitives' gradient passes.
+/// At a 512² f64 step such a pass reads from L3 (1 MiB a matrix a thread, half a core's L2),
+/// and the hardware prefetchers do not follow a stream across a 4 KiB page. On this project's
+/// Intel Xeon (BENCHMARKS.md) it made the f64 step about 5% faster and the f32 step about 2%.
+/// Results cannot change: a prefetch reads nothing the program sees. `ops::kernel`'s note says
+/// which loops do not use it, and why.
 #[inline(always)]
 pub fn ahead<T>(chunk: &[T]) {
     #[cfg(target_arch = "x86_64")]

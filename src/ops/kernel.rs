@@ -6,6 +6,12 @@
 //! Passes over a matrix are cut into tasks for [`par`]: row blocks ([`blocks`]). Products are
 //! in [`super::gemm`]. Every function here gives the same bits on every run and
 //! thread count: the tasks and the order of each addition are fixed by the data's shape alone.
+//!
+//! The loops written in chunks of [`LANES`] ([`fold2`], and the primitives' gradient passes
+//! built the same way) ask for their inputs ahead with [`crate::tensor::ahead`]. The plain
+//! entry-by-entry loops over whole rows ([`map`], [`map2`], `softmax`'s sums and writes) do not:
+//! asked once a row, they got slower (`softmax_cols`' backward by half), and cut into chunks of
+//! 16 for it, f32's step got 3.5–4.8% slower with f64's no faster (BENCHMARKS.md).
 
 use super::tile::{self, side, Tile};
 use crate::par;
