@@ -6,8 +6,9 @@ took from this VM).  Runs where others used
 more than --max-foreign (cores on average) are reported but left out of the medians.
 With --probe (bench/nearness.rs, compiled), each run is also tagged with how near each other
 the host had placed the two vCPUs just before it (a cache line's round trip in ns: about 30
-on one core, about 70 near, about 410 far on the project's AMD EPYC guest; the state can
-change during a run), and the summary gives medians by state.
+on one core, about 70 near, about 410 far on the project's AMD EPYC guest, 115-155 in one
+state on its Intel Xeon guest; the state can change during a run), and the summary gives
+medians by state. The states are found in the run's own round trips, not from fixed ns.
 
 usage: python3 bench_quiet.py --image IMG [--rounds 5] [--steps 200] [--warmup 10]
                               [--threads 1 2] [--peers torch jax] [--out runs.jsonl]
@@ -25,11 +26,21 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def vcpus(trip_ns):
-    """The host's placement of the two vCPUs, from bench/nearness.rs's round trip (ns): about
-    30 (one core's two hardware threads, most likely), about 70 (cores sharing an L3 cache)
-    or about 410 (cores that do not)."""
-    return "one core" if trip_ns < 45 else "near" if trip_ns < 200 else "far"
+def placements(trips_ns, gap=1.5):
+    """The host's placements of the two vCPUs seen in a run, from bench/nearness.rs's round
+    trips (ns): the sorted trips cut wherever one is at least `gap` times the one before, as
+    [(least ns, most ns)], nearest first. What a round trip means depends on the machine (on
+    the AMD EPYC about 30 ns was one core's two hardware threads, 70 cores sharing an L3 cache
+    and 410 cores that do not; on the Intel Xeon all read 115-155 ns), so the states are the
+    clusters a run finds, not fixed thresholds."""
+    trips = sorted(trips_ns)
+    states = [[trips[0], trips[0]]] if trips else []
+    for t in trips[1:]:
+        if t >= gap * states[-1][1]:
+            states.append([t, t])
+        else:
+            states[-1][1] = t
+    return [tuple(s) for s in states]
 
 
 def cpu_busy_seconds():
@@ -81,7 +92,8 @@ def main():
     ap.add_argument("--peers", nargs="+", default=["torch", "jax"])
     ap.add_argument("--max-foreign", type=float, default=0.05)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--probe", default=None, help="bench/nearness.rs compiled: tag runs near/far")
+    ap.add_argument("--probe", default=None,
+                    help="bench/nearness.rs compiled: tag runs with the vCPUs' round trip")
     a = ap.parse_args()
     py = sys.executable
     runs = []
@@ -90,11 +102,10 @@ def main():
         for t in a.threads:
             for p in a.peers:
                 idle_before = wait_idle()
-                trip = state = None
+                trip = None
                 if a.probe:
                     trip = float(subprocess.run([a.probe], capture_output=True, text=True,
                                                 check=True).stdout)
-                    state = vcpus(trip)
                 res, _, foreign = timed(lambda: subprocess.run(
                     [py, os.path.join(HERE, f"{p}_inverse.py"), "--image", a.image,
                      "--steps", str(a.steps), "--threads", str(t), "--dtype", a.dtype,
@@ -102,16 +113,20 @@ def main():
                     capture_output=True, text=True, check=True))
                 rec = json.loads(res.stdout.strip().splitlines()[-1])
                 rec.update(round=rnd, foreign_cores=round(foreign, 3), idle_before=round(idle_before, 3),
-                           round_trip_ns=trip, vcpus=state)
+                           round_trip_ns=trip)
                 runs.append(rec)
                 if out:
                     out.write(json.dumps(rec) + "\n")
                     out.flush()
                 print(f"round {rnd} {p:5s} threads={t}: median {rec['median_step_ms']:.3f} ms/step, "
                       f"other processes used {foreign:.2f} cores"
-                      + ("" if trip is None else f", vCPUs {state} ({trip:.0f} ns)"),
+                      + ("" if trip is None else f", vCPUs' round trip {trip:.0f} ns"),
                       file=sys.stderr)
+    states = placements([r["round_trip_ns"] for r in runs]) if a.probe else []
     print("\nsummary (" + a.dtype + ", runs with other processes < %.2f cores):" % a.max_foreign)
+    if a.probe:
+        print("  vCPU placements (round trips clustered): "
+              + ", ".join(f"{lo:.0f}-{hi:.0f} ns" for lo, hi in states))
     for t in a.threads:
         for p in a.peers:
             rs = [r for r in runs if r["peer"] == p and r["threads"] == t]
@@ -122,12 +137,11 @@ def main():
             meds = [r["median_step_ms"] for r in clean]
             print(f"  {p:5s} threads={t}: median of run medians {statistics.median(meds):.3f} ms/step "
                   f"(runs {', '.join('%.2f' % m for m in meds)}; {len(clean)}/{len(rs)} clean)")
-            if a.probe:
-                for state in ("one core", "near", "far"):
-                    m = [r["median_step_ms"] for r in clean if r["vcpus"] == state]
-                    if m:
-                        print(f"      vCPUs {state:8s}: median {statistics.median(m):.3f} ms/step "
-                              f"({len(m)} runs)")
+            for lo, hi in states if len(states) > 1 else []:
+                m = [r["median_step_ms"] for r in clean if lo <= r["round_trip_ns"] <= hi]
+                if m:
+                    print(f"      vCPUs {lo:.0f}-{hi:.0f} ns: median {statistics.median(m):.3f} "
+                          f"ms/step ({len(m)} runs)")
 
 
 if __name__ == "__main__":
