@@ -5,10 +5,9 @@ while it ran (from /proc/stat minus the run's own rusage, plus the steal time th
 took from this VM).  Runs where others used
 more than --max-foreign (cores on average) are reported but left out of the medians.
 With --probe (bench/nearness.rs, compiled), each run is also tagged with how near each other
-the host had placed the two vCPUs just before it (a cache line's round trip in ns: about 30
-on one core, about 70 near, about 410 far on the project's AMD EPYC guest, 115-155 in one
-state on its Intel Xeon guest; the state can change during a run), and the summary gives
-medians by state. The states are found in the run's own round trips, not from fixed ns.
+the host had placed the two vCPUs just before it (a cache line's round trip in ns; the
+placement can change during a run), and the summary gives medians by placement, found in the
+run's own round trips (see placements()).
 
 usage: python3 bench_quiet.py --image IMG [--rounds 5] [--steps 200] [--warmup 10]
                               [--threads 1 2] [--peers torch jax] [--out runs.jsonl]
