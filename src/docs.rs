@@ -91,7 +91,12 @@ pub fn describe(name: &str) -> Option<String> {
         o.summary
     );
     for s in o.settings {
-        out.push_str(&format!("  {:<10} {}\n", s.name, s.doc));
+        out.push_str(&format!(
+            "  {:<10} {} ({})\n",
+            s.name,
+            s.doc,
+            s.accepts.describe()
+        ));
     }
     Some(out)
 }

@@ -2046,8 +2046,26 @@ impl Lowerer<'_> {
                 );
                 ok = false;
             }
+            let setting = def.settings[slot];
             match self.expr(expr) {
-                Val::Num(v) if v.is_finite() => values[slot] = Some(v),
+                Val::Num(v) if v.is_finite() && setting.accepts.holds(v) => values[slot] = Some(v),
+                Val::Num(v) if v.is_finite() => {
+                    values[slot] = Some(v);
+                    self.report(
+                        Problem::new(
+                            "bad_argument",
+                            format!(
+                                "`{}` of `{}` must be {}, got {v}",
+                                setting.name,
+                                def.name,
+                                setting.accepts.describe()
+                            ),
+                        )
+                        .label(expr.span, "not accepted")
+                        .help(setting.outside),
+                    );
+                    ok = false;
+                }
                 Val::Poison => ok = false,
                 other => {
                     let got = val_kind(&other, &self.graph);
@@ -2063,8 +2081,9 @@ impl Lowerer<'_> {
                 }
             }
         }
-        for (s, v) in def.settings.iter().zip(&values) {
-            if v.is_none() {
+        // a setting given with a wrong value has been reported already
+        for ((s, v), given) in def.settings.iter().zip(&values).zip(&given) {
+            if v.is_none() && !given {
                 self.report(
                     Problem::new("arity", format!("`{}` needs `{}`", def.name, s.name))
                         .label(e.span, format!("`{}` missing", s.name))
@@ -2155,6 +2174,43 @@ mod tests {
         ));
         // Frames at steps 0, 5 and 10, one byte per pixel.
         assert_eq!(estimate_bytes(&recorded, 4), (49 + 33 + 48) * 4 + 3 * 16);
+    }
+
+    /// Every setting of every optimiser is refused just outside the values it accepts and
+    /// taken at their edges (0, and the decays just below 1), each refusal once, at the value.
+    #[test]
+    fn optimizer_settings_outside_their_values_are_refused_at_the_value() {
+        let script = |opt: &str| format!("{SRC}optimize l over x with {opt} steps 10\n");
+        for def in optim::OPTIMIZERS {
+            for s in def.settings {
+                let (taken, refused): (&[f64], &[f64]) = match s.accepts {
+                    optim::Accepts::NonNegative => (&[0.0, 0.5, 1e9], &[-1e-12, -1.0]),
+                    optim::Accepts::Decay => (&[0.0, 0.5, 0.999_999], &[1.0, 1.5, -0.1]),
+                };
+                // sgd needs lr: give it unless it is the setting under test
+                let call = |v: f64| match (def.name, s.name) {
+                    ("sgd", "lr") | ("adam", _) => format!("{}({} = {v:e})", def.name, s.name),
+                    _ => format!("{}(lr = 0.1, {} = {v:e})", def.name, s.name),
+                };
+                for &v in taken {
+                    program(&script(&call(v)));
+                }
+                for &v in refused {
+                    let src = script(&call(v));
+                    let parsed = crate::syntax::parse(&src).expect("parses");
+                    let Err(problems) = lower(&src, &parsed, &[], &FakeIo) else {
+                        panic!("{} was taken", call(v))
+                    };
+                    assert_eq!(problems.len(), 1, "{}: {problems:?}", call(v));
+                    let p = &problems[0];
+                    assert_eq!(p.code, "bad_argument");
+                    assert!(p.message.contains(s.name) && p.message.contains(s.accepts.describe()));
+                    let at = p.span().expect("a span");
+                    assert_eq!(&src[at.start..at.end], format!("{v:e}"), "{}", call(v));
+                    assert_eq!(p.help.as_deref(), Some(s.outside));
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,42 @@ pub struct Setting {
     /// `None`: required.
     pub default: Option<f64>,
     pub doc: &'static str,
+    /// The values the rule is meant for; the checker refuses others.
+    pub accepts: Accepts,
+    /// What goes wrong outside them, and what to do instead: the refusal's help.
+    pub outside: &'static str,
 }
+
+/// The values a setting accepts (PyTorch's optimisers refuse the same, except that a momentum
+/// of 1 or more, which PyTorch takes, is refused here too: its velocity never decays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepts {
+    /// 0 or more.
+    NonNegative,
+    /// From 0 up to 1, not 1 itself: a decay rate.
+    Decay,
+}
+
+impl Accepts {
+    pub fn holds(self, v: f64) -> bool {
+        match self {
+            Accepts::NonNegative => v >= 0.0,
+            Accepts::Decay => (0.0..1.0).contains(&v),
+        }
+    }
+
+    /// The values, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Accepts::NonNegative => "0 or more",
+            Accepts::Decay => "from 0 up to 1, not 1 itself",
+        }
+    }
+}
+
+/// The learning rate: both optimisers' `lr`.
+const LR_OUTSIDE: &str = "a negative rate climbs the loss instead of descending it: to maximise \
+                          a quantity q, optimise -q";
 
 /// An optimiser the language knows.
 #[derive(Clone, Copy, Debug)]
@@ -35,21 +70,36 @@ pub static OPTIMIZERS: &[Def] = &[
                 name: "lr",
                 default: Some(0.001),
                 doc: "learning rate η",
+                accepts: Accepts::NonNegative,
+                outside: LR_OUTSIDE,
             },
             Setting {
                 name: "beta1",
                 default: Some(0.9),
                 doc: "decay of the first moment",
+                accepts: Accepts::Decay,
+                outside: "past gradients weigh β1ᵗ: at 1 the bias correction 1 − β1ᵗ is 0 and \
+                          every step divides by it, above 1 old gradients outweigh new ones \
+                          without bound, below 0 their signs alternate (Flux's and PyTorch's \
+                          default is 0.9)",
             },
             Setting {
                 name: "beta2",
                 default: Some(0.999),
                 doc: "decay of the second moment",
+                accepts: Accepts::Decay,
+                outside: "past squared gradients weigh β2ᵗ: at 1 the bias correction 1 − β2ᵗ is \
+                          0 and every step divides by it, above 1 old squares outweigh new ones \
+                          without bound, below 0 v can turn negative and √v̂ undefined (Flux's \
+                          and PyTorch's default is 0.999)",
             },
             Setting {
                 name: "eps",
                 default: Some(1e-8),
                 doc: "ε added to √v̂",
+                accepts: Accepts::NonNegative,
+                outside: "ε keeps √v̂ + ε away from 0; a negative ε can make it 0, and the step \
+                          infinite (the default is 1e-8)",
             },
         ],
     },
@@ -61,11 +111,17 @@ pub static OPTIMIZERS: &[Def] = &[
                 name: "lr",
                 default: None,
                 doc: "learning rate η",
+                accepts: Accepts::NonNegative,
+                outside: LR_OUTSIDE,
             },
             Setting {
                 name: "momentum",
                 default: Some(0.0),
                 doc: "momentum μ in v ← μv + g, x ← x − ηv",
+                accepts: Accepts::Decay,
+                outside: "at 1 or more every past gradient keeps its full weight or more and the \
+                          velocity grows without bound; below 0 their signs alternate (0.9 is \
+                          usual, 0 turns momentum off)",
             },
         ],
     },
