@@ -218,6 +218,14 @@ fn exit_codes_follow_the_readme() {
     let out = imgx(&["run", "examples/inverse.imgx", "--set", "ampp=3"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `--set amp=3`"));
+    // 2: thread counts outside 1..=1024 (tens of thousands would abort the process when the
+    // helpers start)
+    for threads in ["0", "1025", "20000", "two"] {
+        let out = imgx(&["run", "examples/inverse.imgx", "--threads", threads]);
+        assert_eq!(out.status.code(), Some(2), "--threads {threads}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--threads"), "--threads {threads}: {err}");
+    }
     // 1: a failure while running (a value an image cannot hold)
     let nan = dir.join("nan.imgx");
     std::fs::write(
