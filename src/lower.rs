@@ -2048,23 +2048,24 @@ impl Lowerer<'_> {
             }
             let setting = def.settings[slot];
             match self.expr(expr) {
-                Val::Num(v) if v.is_finite() && setting.accepts.holds(v) => values[slot] = Some(v),
                 Val::Num(v) if v.is_finite() => {
                     values[slot] = Some(v);
-                    self.report(
-                        Problem::new(
-                            "bad_argument",
-                            format!(
-                                "`{}` of `{}` must be {}, got {v}",
-                                setting.name,
-                                def.name,
-                                setting.accepts.describe()
-                            ),
-                        )
-                        .label(expr.span, "not accepted")
-                        .help(setting.outside),
-                    );
-                    ok = false;
+                    if !setting.accepts.holds(v) {
+                        self.report(
+                            Problem::new(
+                                "bad_argument",
+                                format!(
+                                    "`{}` of `{}` must be {}, got {v}",
+                                    setting.name,
+                                    def.name,
+                                    setting.accepts.describe()
+                                ),
+                            )
+                            .label(expr.span, "not accepted")
+                            .help(setting.outside),
+                        );
+                        ok = false;
+                    }
                 }
                 Val::Poison => ok = false,
                 other => {
@@ -2072,7 +2073,7 @@ impl Lowerer<'_> {
                     self.report(
                         Problem::new(
                             "wrong_type",
-                            format!("`{}` needs a number, got a {got}", def.settings[slot].name),
+                            format!("`{}` needs a number, got a {got}", setting.name),
                         )
                         .label(expr.span, "must be known before the script runs")
                         .help("write a number or a param"),
