@@ -44,9 +44,33 @@ use std::ops::Range;
 /// the backward 0.95–1.01 and 0.98–1.00: about even, as at 2048² in f32.
 const A_PANEL_BYTES: usize = 24 << 10;
 
-/// The k per packed block for entries of T, in tiles of `MR` rows.
-fn kc<T, const MR: usize>() -> usize {
-    A_PANEL_BYTES / (MR * std::mem::size_of::<T>())
+/// The most bytes of a row of a's packed k-block: AVX2's 6 rows to a panel (what
+/// [`max_rows`] reckons with).
+const A_ROW_BYTES: usize = A_PANEL_BYTES / 6;
+
+/// Results with rows of at least this many bytes get panels of twice [`A_PANEL_BYTES`], as far
+/// as [`A_ROW_BYTES`] allows: the k-blocks of AVX-512's 12-row tiles double (1024 f32 or 512
+/// f64 entries), AVX2's stay as they are. Half as many k-blocks means half the passes over c
+/// (each k-block after the first loads every tile back and stores it again) and half the jobs
+/// that pack b and a; which of these pays was not isolated (at 2048² f64, skipping c's loads
+/// alone changed nothing). On narrower results the panel (48 KiB, the Xeon's whole L1) costs
+/// more than it saves.
+/// On the Intel Xeon (AVX-512, 2 MiB L2), two threads, `--profile`, alternated runs, ms a
+/// call: f64 `gram` backward / forward at 1024² 14.0 / 8.9 against 14.8 / 8.7, at 2048² 110 /
+/// 62–65 against 120–124 / 63–68, at 4096² 853–868 / 433–439 against 925–942 / 453–477; f32 at
+/// 2048² 50–51 / 30 against 54–56 / 30–32, at 4096² 395–401 / 219 against 391–407 / 217–225.
+/// Below the threshold doubling did not pay: f64 at 512² 1.87–1.97 / 1.06–1.16 against
+/// 1.83–1.91 / 1.08–1.14, f32 at 1024² 6.3–6.4 / 3.8–3.9 against 6.5 / 3.6–3.7.
+const WIDE_ROW_BYTES: usize = 8 << 10;
+
+/// The k per packed block for entries of T, in tiles of `MR` rows, for a result n wide.
+fn kc<T, const MR: usize>(n: usize) -> usize {
+    let size = std::mem::size_of::<T>();
+    let panel = match n * size >= WIDE_ROW_BYTES {
+        true => 2 * A_PANEL_BYTES,
+        false => A_PANEL_BYTES,
+    };
+    (panel / MR).min(A_ROW_BYTES) / size
 }
 
 /// Bytes of the left operand a task packs at most (its block stays in a core's L2 cache).
@@ -484,8 +508,9 @@ fn blocked<T: Real, const MR: usize, const NR: usize>(
         return;
     }
     let bounds = row_blocks::<MR, NR>((m, k, n), tasks, par::threads(), part);
-    for k0 in (0..k).step_by(kc::<T, MR>()) {
-        let kc = kc::<T, MR>().min(k - k0);
+    let block = kc::<T, MR>(n);
+    for k0 in (0..k).step_by(block) {
+        let kc = block.min(k - k0);
         let bp = b.pack::<NR>(k0..k0 + kc);
         let bp = &bp[..];
         let blocks = bounds.windows(2).map(|w| w[0]..w[1]);
@@ -912,8 +937,10 @@ mod tests {
 
     // Ragged shapes: edges in every direction, k across several blocks, and a k of zero. With
     // 200 columns b's k-blocks are packed in row blocks of 163 rows: (20, 700, 200) packs a
-    // second k-block (from k = 512 in f32, 256 in f64) in more than one.
-    const SHAPES: [(usize, usize, usize); 9] = [
+    // second k-block (from k = 512 in f32, 256 in f64) in more than one. Results 2050 wide
+    // take the wide rows' k-blocks (1024 f32 or 512 f64 entries with AVX-512's tiles).
+    const SHAPES: [(usize, usize, usize); 10] = [
+        (5, 1100, 2050),
         (1, 1, 1),
         (13, 7, 33),
         (12, 512, 32),
@@ -968,6 +995,29 @@ mod tests {
             let got = product(at.t(), bt.t());
             assert!(same_bits(&got, &want), "{m}×{k}×{n} transposed");
         }
+    }
+
+    /// A packed row of a's k-block stays within what [`max_rows`] reckons with, and only
+    /// AVX-512's 12-row tiles take the wide rows' longer k-blocks.
+    #[test]
+    fn k_blocks_fit_the_rows_max_rows_reckons_with() {
+        fn rows<T, const MR: usize>(n: usize) -> usize {
+            kc::<T, MR>(n) * std::mem::size_of::<T>()
+        }
+        for n in [1, 512, 1023, 1024, 2047, 2048, 4096, 1 << 20] {
+            for bytes in [
+                rows::<f32, 6>(n),
+                rows::<f64, 6>(n),
+                rows::<f32, 12>(n),
+                rows::<f64, 12>(n),
+            ] {
+                assert!(bytes <= A_ROW_BYTES, "{n} wide: {bytes}");
+            }
+            assert_eq!(rows::<f32, 6>(n), A_ROW_BYTES);
+            assert_eq!(rows::<f64, 6>(n), A_ROW_BYTES);
+        }
+        assert_eq!((kc::<f32, 12>(2047), kc::<f32, 12>(2048)), (512, 1024));
+        assert_eq!((kc::<f64, 12>(1023), kc::<f64, 12>(1024)), (256, 512));
     }
 
     /// a·(g + gᵀ) with the sum formed in packing: the bits of the product with g + gᵀ stored.
