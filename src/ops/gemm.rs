@@ -44,8 +44,8 @@ use std::ops::Range;
 /// the backward 0.95–1.01 and 0.98–1.00: about even, as at 2048² in f32.
 const A_PANEL_BYTES: usize = 24 << 10;
 
-/// The most bytes of a row of a's packed k-block: AVX2's 6 rows to a panel (what
-/// [`max_rows`] reckons with).
+/// The most bytes of a row of a's packed k-block, what [`max_rows`] reckons with: a panel of
+/// [`A_PANEL_BYTES`] with AVX2's 6 rows.
 const A_ROW_BYTES: usize = A_PANEL_BYTES / 6;
 
 /// Results with rows of at least this many bytes get panels of twice [`A_PANEL_BYTES`], as far
@@ -148,11 +148,11 @@ fn tasks_for(m: usize, k: usize, n: usize) -> usize {
 }
 
 /// The most rows of a k-wide left block that fit [`A_BLOCK_BYTES`]. A row of a packed k-block
-/// takes at most [`A_PANEL_BYTES`] / 6 = 4 KiB (AVX2's tiles of 6 rows), reckoned at 8 bytes
+/// takes at most [`A_ROW_BYTES`] = 4 KiB (whatever the tiles and k-blocks), reckoned at 8 bytes
 /// an entry (an f32 row counted as f64: blocks have the same rows in either type, and fit in
 /// both).
 fn max_rows(k: usize) -> usize {
-    (A_BLOCK_BYTES / (8 * k).clamp(8, A_PANEL_BYTES / 6)).max(16)
+    (A_BLOCK_BYTES / (8 * k).clamp(8, A_ROW_BYTES)).max(16)
 }
 
 /// Which entries of the result the product must give: all, or, for mᵀm (a = bᵀ, b = m), those
