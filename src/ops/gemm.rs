@@ -50,10 +50,11 @@ const A_ROW_BYTES: usize = A_PANEL_BYTES / 6;
 
 /// Results with rows of at least this many bytes get panels of twice [`A_PANEL_BYTES`], as far
 /// as [`A_ROW_BYTES`] allows: the k-blocks of AVX-512's 12-row tiles double (1024 f32 or 512
-/// f64 entries), AVX2's stay as they are. Half as many k-blocks means half the passes over c
-/// (each k-block after the first loads every tile back and stores it again) and half the jobs
-/// that pack b and a; which of these pays was not isolated (at 2048² f64, skipping c's loads
-/// alone changed nothing). On narrower results the panel (48 KiB, the Xeon's whole L1) costs
+/// f64 entries), AVX2's stay as they are. Each k-block after the first loads every tile of c
+/// back and stores it again, and a task's rows of c (128 of them) outgrow a core's L2 on wide
+/// results, so half as many k-blocks halves that traffic: at 2048² f64 a scratch build
+/// without it (wrong results) took `gram`'s backward 113–119 ms a call against 129–140, and
+/// doubled blocks 121–128. On narrower results the panel (48 KiB, the Xeon's whole L1) costs
 /// more than it saves.
 /// On the Intel Xeon (AVX-512, 2 MiB L2), two threads, `--profile`, alternated runs, ms a
 /// call: f64 `gram` backward / forward at 1024² 14.0 / 8.9 against 14.8 / 8.7, at 2048² 110 /
