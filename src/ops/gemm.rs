@@ -51,11 +51,12 @@ const A_ROW_BYTES: usize = A_PANEL_BYTES / 6;
 /// Results with rows of at least this many bytes get panels of twice [`A_PANEL_BYTES`], as far
 /// as [`A_ROW_BYTES`] allows: the k-blocks of AVX-512's 12-row tiles double (1024 f32 or 512
 /// f64 entries), AVX2's stay as they are. Each k-block after the first loads every tile of c
-/// back and stores it again, and on wide results a thread's half of c outgrows a core's L2 (4
-/// MiB at 1024² f64, 1 MiB at 512²), so half as many k-blocks halves that traffic: at 2048² f64 a scratch build
-/// without it (wrong results) took `gram`'s backward 113–119 ms a call against 129–140, and
-/// doubled blocks 121–128. On narrower results the panel (48 KiB, the Xeon's whole L1) costs
-/// more than it saves.
+/// back and stores it again. On wide results a thread's share of c outgrows a core's L2 (on
+/// two threads 4 MiB at 1024² f64, against 1 MiB at 512²), so that traffic goes to L3, and
+/// half as many k-blocks halve it: at 2048² f64 a scratch build without it (wrong results)
+/// took `gram`'s backward 113–119 ms a call against 129–140, and doubled blocks 121–128. On
+/// narrower results the panel (48 KiB, the Xeon's whole L1) costs more than it saves.
+///
 /// On the Intel Xeon (AVX-512, 2 MiB L2), two threads, `--profile`, alternated runs, ms a
 /// call: f64 `gram` backward / forward at 1024² 14.0 / 8.9 against 14.8 / 8.7, at 2048² 110 /
 /// 62–65 against 120–124 / 63–68, at 4096² 853–868 / 433–439 against 925–942 / 453–477; f32 at
