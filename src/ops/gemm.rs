@@ -28,7 +28,7 @@ use std::ops::Range;
 /// of an Intel Xeon (Emerald Rapids) core's 48 KiB L1 cache and three quarters of an AMD EPYC
 /// (Zen 3) core's 32 KiB. The k-blocks are then 512 f32 or 256 f64 entries with AVX-512's 12
 /// rows, and 1024 or 512 with AVX2's 6 (the chain continues across blocks through the result's
-/// entries).
+/// entries); wide results take longer ones ([`WIDE_ROW_BYTES`]).
 ///
 /// On the Xeon, with AVX-512, 512 f64 entries (panels of 48 KiB, b's packed k-block of 2 MiB
 /// at 512², the whole of each cache) made `gram`'s products at 512² 3–13% slower than 256
@@ -68,9 +68,10 @@ const WIDE_ROW_BYTES: usize = 8 << 10;
 /// The k per packed block for entries of T, in tiles of `MR` rows, for a result n wide.
 fn kc<T, const MR: usize>(n: usize) -> usize {
     let size = std::mem::size_of::<T>();
-    let panel = match n * size >= WIDE_ROW_BYTES {
-        true => 2 * A_PANEL_BYTES,
-        false => A_PANEL_BYTES,
+    let panel = if n * size >= WIDE_ROW_BYTES {
+        2 * A_PANEL_BYTES
+    } else {
+        A_PANEL_BYTES
     };
     (panel / MR).min(A_ROW_BYTES) / size
 }
