@@ -172,13 +172,14 @@ impl Optimizer {
         }
     }
 
-    /// Fresh state for learnables of these types.
+    /// Fresh state for learnables of these types: zeros, written (see [`kernel::zeros`]).
     pub fn init<T: Real>(&self, types: &[Type]) -> State<T> {
         let zeros = |n: usize| {
-            types
-                .iter()
-                .take(n)
-                .map(|t| Value::zeros(*t))
+            (types.iter().take(n))
+                .map(|t| match *t {
+                    Type::Matrix(s) => Value::Matrix(kernel::zeros((s.rows, s.cols))),
+                    Type::Scalar => Value::Scalar(T::zero()),
+                })
                 .collect::<Vec<_>>()
         };
         let n = types.len();
@@ -558,6 +559,28 @@ mod tests {
             let out = opt.update_with(&mut st, &mut x, grads.into(), Some(way));
             assert_eq!(out, Some(1), "{name} {way:?}");
             assert_eq!(x[1].matrix()[[299, 7]], f64::INFINITY, "{name} {way:?}");
+        }
+    }
+
+    #[test]
+    fn fresh_state_is_zeros_of_the_learnables_types() {
+        let types = [Type::Scalar, Type::Matrix(crate::tensor::Shape::new(70, 3))];
+        let zero = |v: &Value<f64>| match v {
+            Value::Scalar(x) => vec![*x],
+            Value::Matrix(m) => m.iter().copied().collect(),
+        };
+        for (opt, moments) in [("adam", 2), ("sgd", 1)] {
+            let def = lookup(opt).unwrap();
+            let state = Optimizer::from_settings(def, &[0.1, 0.9, 0.999, 1e-8]).init(&types);
+            let all: Vec<&Vec<Value<f64>>> = [&state.first, &state.second]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
+            assert_eq!((state.step, all.len()), (0, moments));
+            for s in all {
+                assert_eq!(s.iter().map(Value::ty).collect::<Vec<_>>(), types);
+                assert!(s.iter().flat_map(zero).all(|x| x.to_bits() == 0));
+            }
         }
     }
 
