@@ -201,7 +201,7 @@ pub unsafe fn assume_written<T>(out: &[MaybeUninit<T>]) -> &[T] {
 }
 
 /// f of every entry of m, as `m.mapv(f)`, on [`par`]'s threads.
-pub fn map<T: Real>(m: &Array2<T>, f: impl Fn(T) -> T + Sync) -> Array2<T> {
+pub fn map<T: Real, U: Real>(m: &Array2<T>, f: impl Fn(T) -> U + Sync) -> Array2<U> {
     let m = row_major(m.view());
     let (src, cols) = (entries(&m), m.ncols());
     // SAFETY: every entry of the block is written.

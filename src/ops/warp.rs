@@ -127,12 +127,15 @@ impl<T: Real> Op<T> for Warp {
     ) -> Vec<Option<Value<T>>> {
         let (m, amp, freq, phase) = (x[0].matrix(), x[1].scalar(), x[2].scalar(), x[3].scalar());
         let shifts: Vec<T> = waves(m.ncols(), amp, freq, phase).map(|w| w.1).collect();
-        let mut dm = Array2::zeros(m.dim());
+        // m's gradient only if asked for (learning the warp alone, m is a constant)
+        let mut dm = needs[0].then(|| Array2::zeros(m.dim()));
         let mut ds = vec![T::zero(); m.ncols()];
         for ((r, c), &g) in g.matrix().indexed_iter() {
             let Tap { i, k, t, free } = tap(r, shifts[c], m.nrows());
-            dm[[i, c]] += g * (T::one() - t);
-            dm[[k, c]] += g * t;
+            if let Some(dm) = &mut dm {
+                dm[[i, c]] += g * (T::one() - t);
+                dm[[k, c]] += g * t;
+            }
             if free {
                 ds[c] += g * (m[[k, c]] - m[[i, c]]);
             }
@@ -145,7 +148,7 @@ impl<T: Real> Op<T> for Warp {
             dphase += ds * amp * cos * freq;
         }
         vec![
-            needs[0].then(|| Value::Matrix(dm)),
+            dm.map(Value::Matrix),
             needs[1].then_some(Value::Scalar(damp)),
             needs[2].then_some(Value::Scalar(dfreq)),
             needs[3].then_some(Value::Scalar(dphase)),
