@@ -2,7 +2,7 @@
 //! column along itself by a sine of the column index.
 
 use super::{
-    opt, req, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
+    kernel, opt, req, Attrs, CheckError, Default, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
     PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Type, Value};
@@ -107,10 +107,19 @@ impl<T: Real> Op<T> for Warp {
         let shifts: Vec<T> = waves(m.ncols(), x[1].scalar(), x[2].scalar(), x[3].scalar())
             .map(|w| w.1)
             .collect();
-        Ok(Value::Matrix(Array2::from_shape_fn(m.dim(), |(r, c)| {
-            let Tap { i, k, t, .. } = tap(r, shifts[c], m.nrows());
-            (T::one() - t) * m[[i, c]] + t * m[[k, c]]
-        })))
+        let (rows, cols) = m.dim();
+        // SAFETY: every entry of the block is written.
+        let out = unsafe {
+            kernel::build((rows, cols), |block, out| {
+                for (r, row) in block.zip(out.chunks_exact_mut(cols)) {
+                    for (c, (out, &shift)) in row.iter_mut().zip(&shifts).enumerate() {
+                        let Tap { i, k, t, .. } = tap(r, shift, rows);
+                        out.write((T::one() - t) * m[[i, c]] + t * m[[k, c]]);
+                    }
+                }
+            })
+        };
+        Ok(Value::Matrix(out))
     }
 
     /// out = (1 − t)·m[i] + t·m[k] with s = clamp(x + amp·sin θ, 1, rows), θ = freq·(y + phase):
