@@ -5,11 +5,11 @@
 
 use super::elementwise::Pointwise;
 use super::{
-    broadcast, req, unbroadcast, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param,
-    PointwiseFns, Signature,
+    broadcast, kernel, req, unbroadcast, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes,
+    Op, Param, PointwiseFns, Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
-use ndarray::{Array2, ArrayView2, ShapeBuilder, Zip};
+use ndarray::{Array2, ArrayView2, ShapeBuilder};
 
 /// An element-wise function of two arguments: its value and its partial derivatives.
 pub trait Pairwise: Sync + 'static {
@@ -60,12 +60,13 @@ impl<P: Pairwise> Meta for Binary<P> {
 
 impl<P: Pairwise, T: Real> Op<T> for Binary<P> {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
-        let (ty, s) = frame(x);
-        let (a, b) = (spread(x[0], s), spread(x[1], s));
-        Ok(pack(
-            ty,
-            Zip::from(&a).and(&b).map_collect(|&a, &b| P::f(a, b)),
-        ))
+        // on the threads; a scalar operand is repeated across the other's entries
+        Ok(match (x[0], x[1]) {
+            (Value::Matrix(a), Value::Matrix(b)) => Value::Matrix(kernel::map2(a, b, P::f)),
+            (Value::Matrix(a), &Value::Scalar(b)) => Value::Matrix(kernel::map(a, |a| P::f(a, b))),
+            (&Value::Scalar(a), Value::Matrix(b)) => Value::Matrix(kernel::map(b, |b| P::f(a, b))),
+            (&Value::Scalar(a), &Value::Scalar(b)) => Value::Scalar(P::f(a, b)),
+        })
     }
 
     /// da = unbroadcast(g ⊙ ∂f/∂a), db = unbroadcast(g ⊙ ∂f/∂b): a scalar operand receives
@@ -83,11 +84,7 @@ impl<P: Pairwise, T: Real> Op<T> for Binary<P> {
         let [a, b, y, g] = [x[0], x[1], y, &g].map(|v| spread(v, s));
         let part = |i: usize, d: fn(T, T, T) -> T| {
             needs[i].then(|| {
-                let dv = Zip::from(&a)
-                    .and(&b)
-                    .and(&y)
-                    .and(&g)
-                    .map_collect(|&a, &b, &y, &g| g * d(a, b, y));
+                let dv = kernel::map4([a, b, y, g], |a, b, y, g| g * d(a, b, y));
                 unbroadcast(pack(ty, dv), x[i].ty())
             })
         };

@@ -1,7 +1,8 @@
 //! `clamp(m, lo, hi)`: every element limited to [lo, hi], with learnable bounds.
 
 use super::{
-    req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Type, Value};
 use ndarray::Zip;
@@ -57,9 +58,9 @@ fn pick<T: Real>(v: T, lo: T, hi: T) -> usize {
 impl<T: Real> Op<T> for Clamp {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         let (lo, hi) = (x[1].scalar(), x[2].scalar());
-        Ok(Value::Matrix(
-            x[0].matrix().mapv(|v| [v, lo, hi][pick(v, lo, hi)]),
-        ))
+        Ok(Value::Matrix(kernel::map(x[0].matrix(), |v| {
+            [v, lo, hi][pick(v, lo, hi)]
+        })))
     }
 
     /// Each element's gradient goes to the value it took: dm = g ⊙ [picked m],

@@ -5,7 +5,8 @@
 //! agree to the bit.
 
 use super::{
-    req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Type, Value};
 
@@ -55,7 +56,7 @@ impl<P: Pointwise, T: Real> Op<T> for Unary<P> {
     fn forward(&self, x: &[&Value<T>], _: &Attrs, _: &dyn Io, _: &mut Notes<T>) -> Forward<T> {
         Ok(match x[0] {
             Value::Scalar(v) => Value::Scalar(P::f(*v)),
-            Value::Matrix(m) => Value::Matrix(m.mapv(P::f)),
+            Value::Matrix(m) => Value::Matrix(kernel::map(m, P::f)),
         })
     }
 
@@ -73,13 +74,9 @@ impl<P: Pointwise, T: Real> Op<T> for Unary<P> {
             (Value::Scalar(x), Value::Scalar(y), Value::Scalar(g)) => {
                 Value::Scalar(g * P::df(*x, *y))
             }
-            (Value::Matrix(x), Value::Matrix(y), Value::Matrix(mut d)) => {
+            (Value::Matrix(x), Value::Matrix(y), Value::Matrix(d)) => {
                 // g's buffer becomes dx
-                ndarray::Zip::from(&mut d)
-                    .and(x)
-                    .and(y)
-                    .for_each(|d, &x, &y| *d *= P::df(x, y));
-                Value::Matrix(d)
+                Value::Matrix(kernel::update2(d, x, y, |d, x, y| *d *= P::df(x, y)))
             }
             _ => unreachable!("checked graph: element-wise types agree"),
         };

@@ -16,7 +16,7 @@
 use super::tile::{self, side, Tile};
 use crate::par;
 use crate::tensor::{ahead, min_max, Real, Value};
-use ndarray::{Array2, ArrayView2, CowArray, Ix2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, CowArray, Ix2, Zip};
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -229,6 +229,50 @@ pub fn map2<T: Real>(a: &Array2<T>, b: &Array2<T>, f: impl Fn(T, T) -> T + Sync)
             });
         })
     }
+}
+
+/// f(a_k, b_k, c_k, d_k) for the entries of four views of one shape (a scalar may be one
+/// repeated, with strides of 0), on [`par`]'s threads.
+pub fn map4<T: Real>(
+    [a, b, c, d]: [ArrayView2<T>; 4],
+    f: impl Fn(T, T, T, T) -> T + Sync,
+) -> Array2<T> {
+    let (_, cols) = a.dim();
+    // SAFETY: every entry of the block is written.
+    unsafe {
+        build(a.dim(), |rows, out| {
+            let out = ArrayViewMut2::from_shape((rows.len(), cols), out)
+                .unwrap_or_else(|_| unreachable!("a block of whole rows"));
+            let [a, b, c, d] = [a, b, c, d].map(|v| v.slice_move(s![rows.clone(), ..]));
+            Zip::from(out)
+                .and(a)
+                .and(b)
+                .and(c)
+                .and(d)
+                .for_each(|o, &a, &b, &c, &d| {
+                    o.write(f(a, b, c, d));
+                });
+        })
+    }
+}
+
+/// f(d_k, a_k, b_k) for the entries of three matrices of one shape, d's updated in place (and
+/// made row-major first if it is not), on [`par`]'s threads.
+pub fn update2<T: Real>(
+    d: Array2<T>,
+    a: &Array2<T>,
+    b: &Array2<T>,
+    f: impl Fn(&mut T, T, T) + Sync,
+) -> Array2<T> {
+    let mut d = into_row_major(d);
+    let (a, b) = (row_major(a.view()), row_major(b.view()));
+    let (x, y, shape) = (entries(&a), entries(&b), d.dim());
+    each_block(entries_mut(&mut d), shape, |rows, out| {
+        let span = rows.start * shape.1..rows.end * shape.1;
+        let cells = out.iter_mut().zip(&x[span.clone()]).zip(&y[span]);
+        cells.for_each(|((d, &x), &y)| f(d, x, y));
+    });
+    d
 }
 
 /// The minimum and maximum of a non-empty matrix, each with its first position in column-major
