@@ -2,7 +2,8 @@
 
 use super::fill::shape_attrs;
 use super::{
-    req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns, Signature,
+    kernel, req, Attrs, CheckError, Doc, Forward, Io, Kind, Meta, Notes, Op, Param, PointwiseFns,
+    Signature,
 };
 use crate::tensor::{Real, Shape, Type, Value};
 use ndarray::Array2;
@@ -89,14 +90,18 @@ impl<T: Real> Op<T> for Resize {
         let m = x[0].matrix();
         let to = Shape::new(attrs.int("rows"), attrs.int("cols"));
         let (ry, rx) = grid::<T>(shape(m), to);
-        Ok(Value::Matrix(Array2::from_shape_fn(
-            (to.rows, to.cols),
-            |(i, j)| {
-                corners(ry[i], rx[j])
-                    .iter()
-                    .fold(T::zero(), |s, &(k, w)| s + w * m[k])
-            },
-        )))
+        // SAFETY: every entry of the block is written.
+        let out = unsafe {
+            kernel::build((to.rows, to.cols), |block, out| {
+                for (i, row) in block.zip(out.chunks_exact_mut(to.cols)) {
+                    for (out, &x) in row.iter_mut().zip(&rx) {
+                        let cells = corners(ry[i], x);
+                        out.write(cells.iter().fold(T::zero(), |s, &(k, w)| s + w * m[k]));
+                    }
+                }
+            })
+        };
+        Ok(Value::Matrix(out))
     }
 
     /// y = R·m is linear, so dm = Rᵀ·g: each g[i, j] goes back to the cells y[i, j] read,

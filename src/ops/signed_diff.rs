@@ -57,8 +57,8 @@ impl Meta for SignedDiff {
 
 /// d = a − b, and the largest |d| with its first position in column-major order.
 fn difference<T: Real>(x: &[&Value<T>]) -> (Array2<T>, T, (usize, usize)) {
-    let d = x[0].matrix() - x[1].matrix();
-    let largest = kernel::Extremes::of(&d.mapv(T::abs));
+    let d = kernel::map2(x[0].matrix(), x[1].matrix(), |a, b| a - b);
+    let largest = kernel::Extremes::of(&kernel::map(&d, T::abs));
     (d, largest.hi, largest.at_hi)
 }
 
@@ -68,7 +68,7 @@ impl<T: Real> Op<T> for SignedDiff {
         Ok(Value::Matrix(if top == T::zero() {
             d
         } else {
-            d.mapv(|v| v / top)
+            kernel::map(&d, |v| v / top)
         }))
     }
 
