@@ -176,9 +176,9 @@ impl Optimizer {
     pub fn init<T: Real>(&self, types: &[Type]) -> State<T> {
         let zeros = |n: usize| {
             (types.iter().take(n))
-                .map(|t| match *t {
+                .map(|&t| match t {
                     Type::Matrix(s) => Value::Matrix(kernel::zeros((s.rows, s.cols))),
-                    Type::Scalar => Value::Scalar(T::zero()),
+                    Type::Scalar => Value::zeros(t),
                 })
                 .collect::<Vec<_>>()
         };
